@@ -1,0 +1,62 @@
+# Plantar-fasciitis guide bot. `make help` lists the targets; `make chat` and `make test` are the two
+# commands of the README. Every target sets up what it needs (venv, spaCy pipeline, trained model).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV ?= .venv
+BIN := $(VENV)/bin
+SPACY_MODEL := build/spacy_model
+MODEL := models/plantar-bot.tar.gz
+
+# Runtime settings (override in the environment). endpoints.yml reads the last two.
+export VENV MODEL
+export ACTION_PORT ?= 5055
+export RASA_PORT ?= 5005
+export CORS_ORIGINS ?= http://localhost:8080
+export ACTION_ENDPOINT_URL ?= http://localhost:$(ACTION_PORT)/webhook
+export TRACKER_STORE_URL ?= sqlite:///$(CURDIR)/var/conversations.db
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export SQLALCHEMY_SILENCE_UBER_WARNING ?= 1
+export RASA_TELEMETRY_ENABLED ?= false
+
+# What the trained model depends on: retrain only when one of these changed.
+TRAINING_INPUTS := config.yml domain.yml $(SPACY_MODEL)/meta.json \
+	$(shell find data/nlu data/rules data/stories -name '*.yml' 2>/dev/null)
+
+.PHONY: help setup chat serve train test spacy-model constraints clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
+
+chat: $(MODEL) ## Talk to the bot in this terminal (sets everything up first)
+	scripts/run.sh chat
+
+serve: $(MODEL) ## Run the bot on port 5005: REST + socketio channels and the HTTP API (needs RASA_TOKEN)
+	scripts/run.sh serve
+
+test: $(MODEL) ## Set everything up, then run all tests (validation, unit, NLU held-out, stories, end-to-end)
+	$(BIN)/pytest
+
+train: $(MODEL) ## Train the model if data/, config.yml or domain.yml changed
+
+setup: $(VENV)/.installed ## Create the Python 3.10 venv with the pinned dependencies
+
+spacy-model: $(SPACY_MODEL)/meta.json ## Build the spaCy pipeline from data/spacy/entity_patterns.yml
+
+$(VENV)/.installed: requirements.txt constraints.txt scripts/setup_venv.sh scripts/find_python.sh
+	scripts/setup_venv.sh $(VENV)
+	touch $@
+
+$(SPACY_MODEL)/meta.json: $(VENV)/.installed data/spacy/entity_patterns.yml scripts/build_spacy_model.py
+	$(BIN)/python scripts/build_spacy_model.py --output $(SPACY_MODEL)
+
+$(MODEL): $(VENV)/.installed $(TRAINING_INPUTS)
+	$(BIN)/rasa train --fixed-model-name plantar-bot --out models
+	touch $@
+
+constraints: $(VENV)/.installed ## Re-pin every package in constraints.txt from the venv
+	{ echo "# Exact versions of every package in a working environment (pip freeze), used as pip constraints."; \
+	  echo "# Regenerate with: make constraints"; $(BIN)/pip freeze --exclude-editable; } > constraints.txt
+
+clean: ## Remove the trained model, the spaCy pipeline and test output (keeps the venv)
+	rm -rf models build results .pytest_cache

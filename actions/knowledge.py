@@ -1,0 +1,180 @@
+"""What the bot knows: the guide's passages by topic id, and the entity vocabulary.
+
+This is the one module that reads the guide's content (data/guide/passages.yml) and the entity patterns
+(data/spacy/entity_patterns.yml). Everything is validated when it is loaded, so a malformed file stops the
+action server at start with a message that names the file and the problem, instead of failing on a user.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Mapping, Optional
+
+import yaml
+
+logger = logging.getLogger(__name__)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = PROJECT_ROOT / "data"
+PASSAGES_FILE = DATA_DIR / "guide" / "passages.yml"
+TOPICS_FILE = DATA_DIR / "guide" / "topics.yml"
+PATTERNS_FILE = DATA_DIR / "spacy" / "entity_patterns.yml"
+
+REQUIRED_TOPIC_FIELDS = ("heading", "label", "intent", "passage")
+
+
+class KnowledgeError(ValueError):
+    """A content file is missing or malformed; the message names the file and the problem."""
+
+
+@dataclass(frozen=True)
+class Topic:
+    """One passage of the guide, addressed by its topic id (e.g. ``causes.footwear``)."""
+
+    id: str
+    heading: str
+    label: str
+    intent: str
+    passage: str
+
+    @property
+    def parent_id(self) -> Optional[str]:
+        """The broader topic (``causes`` for ``causes.footwear``), or None for a top-level topic."""
+        return self.id.rsplit(".", 1)[0] if "." in self.id else None
+
+
+def read_yaml(path: Path) -> Any:
+    """Read a YAML file, turning every failure into a KnowledgeError that names the file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise KnowledgeError(f"{path}: file not found") from None
+    except OSError as error:
+        raise KnowledgeError(f"{path}: cannot be read ({error})") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise KnowledgeError(f"{path}: is not valid YAML ({error})") from None
+
+
+def read_topic_ids(topics_file: Path = TOPICS_FILE) -> List[str]:
+    """The guide's topic ids as topics.yml lists them (the contract for the `topic` slot)."""
+    data = read_yaml(topics_file)
+    if not isinstance(data, dict) or not isinstance(data.get("guide_topics"), dict):
+        raise KnowledgeError(f"{topics_file}: expected a mapping under 'guide_topics'")
+    return list(data["guide_topics"])
+
+
+class Guide:
+    """The guide's passages, looked up by topic id or by the intent that asks for them."""
+
+    def __init__(self, topics: Mapping[str, Topic]) -> None:
+        self.topics: Dict[str, Topic] = dict(topics)
+        self._by_intent = {topic.intent: topic for topic in self.topics.values()}
+
+    @classmethod
+    def load(cls, passages_file: Path = PASSAGES_FILE, topics_file: Path = TOPICS_FILE) -> "Guide":
+        """Load and validate the passages against the topic ids of topics.yml."""
+        data = read_yaml(passages_file)
+        if not isinstance(data, dict) or not isinstance(data.get("topics"), dict):
+            raise KnowledgeError(f"{passages_file}: expected a mapping under 'topics'")
+        topics: Dict[str, Topic] = {}
+        intents: Dict[str, str] = {}
+        for topic_id, entry in data["topics"].items():
+            where = f"{passages_file}: topic '{topic_id}'"
+            if not isinstance(entry, dict):
+                raise KnowledgeError(f"{where}: expected a mapping with {', '.join(REQUIRED_TOPIC_FIELDS)}")
+            for field in REQUIRED_TOPIC_FIELDS:
+                value = entry.get(field)
+                if not isinstance(value, str) or not value.strip():
+                    raise KnowledgeError(f"{where}: '{field}' is missing or empty")
+            intent = entry["intent"].strip()
+            if intent in intents:
+                raise KnowledgeError(f"{where}: intent '{intent}' is already used by topic '{intents[intent]}'")
+            intents[intent] = topic_id
+            topics[topic_id] = Topic(
+                id=str(topic_id),
+                heading=entry["heading"].strip(),
+                label=entry["label"].strip(),
+                intent=intent,
+                passage=entry["passage"].strip(),
+            )
+        expected = read_topic_ids(topics_file)
+        missing = [topic_id for topic_id in expected if topic_id not in topics]
+        if missing:
+            raise KnowledgeError(f"{passages_file}: no passage for topic(s) {', '.join(missing)} of {topics_file}")
+        unknown = [t for t in topics if t not in expected and t.split(".", 1)[0] not in expected]
+        if unknown:
+            raise KnowledgeError(f"{passages_file}: topic(s) {', '.join(unknown)} are not in {topics_file}")
+        logger.info("Loaded %d guide topics from %s", len(topics), passages_file)
+        return cls(topics)
+
+    def get(self, topic_id: str) -> Topic:
+        """The topic with this id; KeyError names the id if there is none."""
+        return self.topics[topic_id]
+
+    def for_intent(self, intent: Optional[str]) -> Optional[Topic]:
+        """The topic that an NLU intent asks for, or None for intents that are not about the guide."""
+        return self._by_intent.get(intent or "")
+
+    def children(self, topic_id: str) -> List[Topic]:
+        """The sub-topics directly below a topic, in the guide's order."""
+        return [topic for topic in self.topics.values() if topic.parent_id == topic_id]
+
+    def top_level(self) -> List[Topic]:
+        """The broad topics, in the guide's order (what the bot offers when it cannot help)."""
+        return [topic for topic in self.topics.values() if topic.parent_id is None]
+
+    @property
+    def intents(self) -> List[str]:
+        """Every intent that asks for a passage of the guide."""
+        return list(self._by_intent)
+
+
+def normalise_phrase(text: str) -> str:
+    """Lower-case and fold white space, the way the entity_ruler matches phrases."""
+    return re.sub(r"\s+", " ", text.strip().lower())
+
+
+class EntityVocabulary:
+    """Maps what the entity_ruler found (e.g. "MFR") to its canonical value (``myofascial_release``).
+
+    It reads the same patterns file the spaCy pipeline is built from, so the synonyms live in one place.
+    """
+
+    def __init__(self, entities: Mapping[str, Mapping[str, Iterable[str]]]) -> None:
+        self.values: Dict[str, List[str]] = {label: list(values) for label, values in entities.items()}
+        self._canonical: Dict[tuple, str] = {}
+        for label, values in entities.items():
+            for value, phrases in values.items():
+                self._canonical[(label, normalise_phrase(value.replace("_", " ")))] = value
+                for phrase in phrases:
+                    self._canonical[(label, normalise_phrase(str(phrase)))] = value
+
+    @classmethod
+    def load(cls, patterns_file: Path = PATTERNS_FILE) -> "EntityVocabulary":
+        """Load and validate label -> value -> phrases."""
+        data = read_yaml(patterns_file)
+        entities = data.get("entities") if isinstance(data, dict) else None
+        if not isinstance(entities, dict) or not entities:
+            raise KnowledgeError(f"{patterns_file}: expected a non-empty mapping under 'entities'")
+        for label, values in entities.items():
+            if not isinstance(values, dict) or not values:
+                raise KnowledgeError(f"{patterns_file}: entity '{label}' needs values with phrases")
+            for value, phrases in values.items():
+                if not isinstance(phrases, list) or not phrases:
+                    raise KnowledgeError(f"{patterns_file}: {label}.{value} needs a non-empty list of phrases")
+        return cls(entities)
+
+    def canonical(self, label: str, text: Any) -> Optional[str]:
+        """The canonical value for an extracted entity, or None if the text is not in the vocabulary."""
+        if not isinstance(text, str):
+            return None
+        return self._canonical.get((label, normalise_phrase(text)))
+
+
+def technique_topic_id(technique: str) -> str:
+    """The guide topic of a technique entity value (by convention its suffix)."""
+    return f"techniques.{technique}"

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Start the action server, wait until it answers, then run the Rasa server in the foreground:
+#   scripts/run.sh chat    rasa shell (talk to the bot in this terminal)
+#   scripts/run.sh serve   rasa run with the REST and socketio channels and the HTTP API (needs RASA_TOKEN)
+# The action server is stopped when the Rasa server exits. Settings come from the environment (Makefile).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode=${1:?usage: scripts/run.sh chat|serve}
+bin=${VENV:-.venv}/bin
+model=${MODEL:-models/plantar-bot.tar.gz}
+action_port=${ACTION_PORT:-5055}
+mkdir -p var
+
+if [ "$mode" = serve ] && [ -z "${RASA_TOKEN:-}" ]; then
+  echo "RASA_TOKEN is not set. The HTTP API needs a token, e.g.: export RASA_TOKEN=\$(openssl rand -hex 16)" >&2
+  exit 2
+fi
+
+"$bin/rasa" run actions --actions actions --port "$action_port" > var/action-server.log 2>&1 &
+action_pid=$!
+trap 'kill $action_pid 2>/dev/null || true' EXIT
+echo "Starting the action server on port $action_port (log: var/action-server.log) ..."
+for _ in $(seq 1 120); do
+  if curl -fsS "http://localhost:$action_port/health" >/dev/null 2>&1; then break; fi
+  if ! kill -0 $action_pid 2>/dev/null; then
+    echo "The action server failed to start:" >&2; tail -n 20 var/action-server.log >&2; exit 1
+  fi
+  sleep 0.5
+done
+
+case "$mode" in
+  chat)
+    "$bin/rasa" shell --model "$model" --endpoints endpoints.yml --port "${RASA_PORT:-5005}" ;;
+  serve)
+    "$bin/rasa" run --model "$model" --endpoints endpoints.yml --credentials credentials.yml \
+      --port "${RASA_PORT:-5005}" --enable-api --auth-token "$RASA_TOKEN" \
+      --cors ${CORS_ORIGINS:-http://localhost:8080} ;;
+  *) echo "unknown mode: $mode (chat or serve)" >&2; exit 2 ;;
+esac

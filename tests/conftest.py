@@ -1,0 +1,53 @@
+"""Shared fixtures: rasa-sdk trackers and dispatchers for action tests, paths to the trained model."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import pytest
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+MODEL_PATH = Path(os.environ.get("MODEL", PROJECT_ROOT / "models" / "plantar-bot.tar.gz"))
+if not MODEL_PATH.is_absolute():
+    MODEL_PATH = PROJECT_ROOT / MODEL_PATH
+
+
+def make_tracker(
+    intent: Optional[str],
+    text: str = "",
+    slots: Optional[Dict[str, Any]] = None,
+    entities: Optional[List[Dict[str, Any]]] = None,
+    confidence: float = 0.95,
+) -> Tracker:
+    """A tracker whose latest user message has this intent, as the Rasa server would send it."""
+    latest = {
+        "text": text,
+        "intent": {"name": intent, "confidence": confidence} if intent else {},
+        "entities": entities or [],
+    }
+    return Tracker(
+        sender_id="test-user",
+        slots=slots or {},
+        latest_message=latest,
+        events=[{"event": "user", "text": text, "parse_data": latest}],
+        paused=False,
+        followup_action=None,
+        active_loop={},
+        latest_action_name="action_listen",
+    )
+
+
+@pytest.fixture
+def dispatcher() -> CollectingDispatcher:
+    return CollectingDispatcher()
+
+
+@pytest.fixture(scope="session")
+def trained_model() -> Path:
+    """The model `make test` trains; tests that need it fail with a clear message when it is missing."""
+    if not MODEL_PATH.exists():
+        pytest.fail(f"No trained model at {MODEL_PATH}: run `make test` (it trains first) or `make train`.")
+    return MODEL_PATH

@@ -1,0 +1,75 @@
+"""action_answer as a plain function: rasa-sdk's dispatcher and tracker, no server."""
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Dict, List
+
+import pytest
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.actions import GUIDE, POLICY, SMALLTALK_INTENTS, ActionAnswer
+from actions.replies import Reply
+from tests.conftest import make_tracker
+
+
+def run(tracker, dispatcher: CollectingDispatcher) -> List[Dict[str, Any]]:
+    return asyncio.run(ActionAnswer().run(dispatcher, tracker, {}))
+
+
+def slot(events: List[Dict[str, Any]], name: str) -> Any:
+    values = [e["value"] for e in events if e.get("event") == "slot" and e.get("name") == name]
+    assert values, f"slot {name} not set in {events}"
+    return values[-1]
+
+
+@pytest.mark.parametrize("topic_id", list(GUIDE.topics))
+def test_every_guide_intent_answers_its_passage_with_source_and_disclaimer(topic_id: str) -> None:
+    topic = GUIDE.get(topic_id)
+    dispatcher = CollectingDispatcher()
+    events = run(make_tracker(topic.intent), dispatcher)
+    assert len(dispatcher.messages) == 1
+    text = dispatcher.messages[0]["text"]
+    assert text.startswith(topic.passage)
+    assert f"From the guide: {topic.heading}" in text
+    assert text.endswith(POLICY.full_disclaimer)
+    assert slot(events, "topic") == topic_id
+    assert slot(events, "disclaimer_shown") is True
+
+
+def test_later_health_answers_carry_the_short_disclaimer() -> None:
+    dispatcher = CollectingDispatcher()
+    events = run(make_tracker("ask_symptoms", slots={"disclaimer_shown": True}), dispatcher)
+    assert dispatcher.messages[0]["text"].endswith(POLICY.short_disclaimer)
+    assert all(e.get("name") != "disclaimer_shown" for e in events)
+
+
+@pytest.mark.parametrize("intent", SMALLTALK_INTENTS)
+def test_smalltalk_uses_its_response_and_sets_topic_smalltalk(intent: str) -> None:
+    dispatcher = CollectingDispatcher()
+    events = run(make_tracker(intent), dispatcher)
+    assert dispatcher.messages[0]["response"] == f"utter_{intent}"
+    assert slot(events, "topic") == "smalltalk"
+
+
+@pytest.mark.parametrize("intent", ["nlu_fallback", "out_of_scope", None, "some_unknown_intent"])
+def test_fallback_answers_honestly_and_lists_topics(intent) -> None:
+    dispatcher = CollectingDispatcher()
+    events = run(make_tracker(intent), dispatcher)
+    message = dispatcher.messages[0]
+    assert message["response"] == "utter_out_of_scope"
+    assert "What plantar fasciitis is" in message["topics"]
+    assert slot(events, "topic") == "out_of_scope"
+
+
+def test_help_lists_the_guide_topics() -> None:
+    dispatcher = CollectingDispatcher()
+    run(make_tracker("help"), dispatcher)
+    menu = dispatcher.messages[0]["topics"]
+    assert menu.count("•") == len(GUIDE.top_level())
+
+
+def test_a_reply_is_either_passages_or_a_response() -> None:
+    with pytest.raises(ValueError):
+        Reply(topic="x")
+    with pytest.raises(ValueError):
+        Reply(topic="x", passages=[GUIDE.get("safety")], response="utter_greet")

@@ -1,0 +1,160 @@
+"""The guide's content: complete, faithful to the guide, and loaded with clear errors."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from actions.knowledge import (
+    PASSAGES_FILE,
+    PATTERNS_FILE,
+    PROJECT_ROOT,
+    TOPICS_FILE,
+    EntityVocabulary,
+    Guide,
+    KnowledgeError,
+    read_topic_ids,
+    technique_topic_id,
+)
+
+GUIDE_TEXT_FILE = PROJECT_ROOT / "data" / "guide" / "plantar-fasciitis-massage-guide.txt"
+SHARED_GUIDE_DIR = PROJECT_ROOT.parent / "shared" / "guide"
+
+
+@pytest.fixture(scope="module")
+def guide() -> Guide:
+    return Guide.load()
+
+
+def fold(text: str) -> str:
+    """Fold white space and bullet marks so passages compare with the guide's text line by line."""
+    return re.sub(r"\s+", " ", text.replace("•", " ")).strip()
+
+
+def test_every_topic_of_topics_yml_has_a_passage(guide: Guide) -> None:
+    ids = read_topic_ids()
+    assert len(ids) >= 30
+    assert set(ids) <= set(guide.topics)
+
+
+def test_every_passage_heading_and_label_is_non_empty(guide: Guide) -> None:
+    for topic in guide.topics.values():
+        assert topic.passage.strip() and topic.heading.strip() and topic.label.strip(), topic.id
+
+
+def test_headings_match_topics_yml(guide: Guide) -> None:
+    declared = yaml.safe_load(TOPICS_FILE.read_text())["guide_topics"]
+    for topic_id, entry in declared.items():
+        assert guide.get(topic_id).heading == entry["heading"], topic_id
+
+
+def test_every_passage_line_stands_in_the_guide_word_for_word(guide: Guide) -> None:
+    source = fold(GUIDE_TEXT_FILE.read_text(encoding="utf-8"))
+    for topic in guide.topics.values():
+        for line in topic.passage.splitlines():
+            if line.strip():
+                assert fold(line) in source, f"{topic.id}: not in the guide: {line!r}"
+
+
+@pytest.mark.parametrize("name", ["plantar-fasciitis-massage-guide.txt", "topics.yml"])
+def test_project_copy_matches_the_shared_source(name: str) -> None:
+    shared = SHARED_GUIDE_DIR / name
+    if not shared.exists():
+        pytest.skip(f"{shared} is not beside this checkout")
+    assert (PROJECT_ROOT / "data" / "guide" / name).read_bytes() == shared.read_bytes()
+
+
+def test_lookup_by_intent_and_family(guide: Guide) -> None:
+    assert guide.for_intent("ask_cause_footwear").id == "causes.footwear"
+    assert guide.for_intent("greet") is None
+    assert guide.for_intent(None) is None
+    assert [t.id for t in guide.children("causes")] == [
+        "causes.overuse", "causes.footwear", "causes.biomechanics", "causes.other"]
+    assert guide.get("causes.other").parent_id == "causes"
+    assert "what_is" in [t.id for t in guide.top_level()]
+    assert all("." not in t.id for t in guide.top_level())
+
+
+def write(tmp_path: Path, name: str, content: str) -> Path:
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    return path
+
+
+def test_missing_file_is_named(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.yml"
+    with pytest.raises(KnowledgeError, match=r"nope\.yml: file not found"):
+        Guide.load(missing)
+
+
+def test_invalid_yaml_is_named(tmp_path: Path) -> None:
+    bad = write(tmp_path, "bad.yml", "topics: [unclosed\n")
+    with pytest.raises(KnowledgeError, match=r"bad\.yml: is not valid YAML"):
+        Guide.load(bad)
+
+
+def test_missing_field_is_named(tmp_path: Path) -> None:
+    data = yaml.safe_load(PASSAGES_FILE.read_text())
+    del data["topics"]["symptoms"]["passage"]
+    path = write(tmp_path, "passages.yml", yaml.safe_dump(data))
+    with pytest.raises(KnowledgeError, match=r"topic 'symptoms': 'passage' is missing or empty"):
+        Guide.load(path)
+
+
+def test_empty_passage_is_rejected(tmp_path: Path) -> None:
+    data = yaml.safe_load(PASSAGES_FILE.read_text())
+    data["topics"]["references"]["passage"] = "   "
+    path = write(tmp_path, "passages.yml", yaml.safe_dump(data))
+    with pytest.raises(KnowledgeError, match=r"topic 'references': 'passage' is missing or empty"):
+        Guide.load(path)
+
+
+def test_topic_missing_from_passages_is_named(tmp_path: Path) -> None:
+    data = yaml.safe_load(PASSAGES_FILE.read_text())
+    del data["topics"]["faq.time_to_results"]
+    path = write(tmp_path, "passages.yml", yaml.safe_dump(data))
+    with pytest.raises(KnowledgeError, match=r"no passage for topic\(s\) faq\.time_to_results"):
+        Guide.load(path)
+
+
+def test_unknown_topic_is_rejected(tmp_path: Path) -> None:
+    data = yaml.safe_load(PASSAGES_FILE.read_text())
+    data["topics"]["surgery"] = dict(data["topics"]["safety"], intent="ask_surgery")
+    path = write(tmp_path, "passages.yml", yaml.safe_dump(data))
+    with pytest.raises(KnowledgeError, match=r"topic\(s\) surgery are not in"):
+        Guide.load(path)
+
+
+def test_duplicate_intent_is_rejected(tmp_path: Path) -> None:
+    data = yaml.safe_load(PASSAGES_FILE.read_text())
+    data["topics"]["symptoms"]["intent"] = "ask_what_is"
+    path = write(tmp_path, "passages.yml", yaml.safe_dump(data))
+    with pytest.raises(KnowledgeError, match=r"intent 'ask_what_is' is already used"):
+        Guide.load(path)
+
+
+def test_entity_synonyms_map_to_canonical_values() -> None:
+    vocabulary = EntityVocabulary.load()
+    assert vocabulary.canonical("technique", "MFR") == "myofascial_release"
+    assert vocabulary.canonical("technique", "Gwa  Sha") == "gua_sha"
+    assert vocabulary.canonical("technique", "scraping") == "gua_sha"
+    assert vocabulary.canonical("body_part", "bottom of my foot") == "arch"
+    assert vocabulary.canonical("technique", "acupuncture") is None
+    assert vocabulary.canonical("technique", None) is None
+
+
+def test_every_technique_has_a_topic(guide: Guide) -> None:
+    vocabulary = EntityVocabulary.load()
+    techniques = vocabulary.values["technique"]
+    assert len(techniques) == 6
+    for technique in techniques:
+        assert technique_topic_id(technique) in guide.topics
+
+
+def test_malformed_patterns_file_is_named(tmp_path: Path) -> None:
+    path = write(tmp_path, "patterns.yml", "entities:\n  technique:\n    gua_sha: []\n")
+    with pytest.raises(KnowledgeError, match=r"patterns\.yml: technique\.gua_sha needs a non-empty list"):
+        EntityVocabulary.load(path)
+    assert PATTERNS_FILE.exists()
