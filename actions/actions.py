@@ -3,20 +3,22 @@ and every reply goes out through `replies.send`."""
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, List, Optional, Text
+from typing import Any, Dict, Iterable, List, Optional, Text
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.knowledge import Guide
-from actions.replies import OUT_OF_SCOPE, SMALLTALK, Reply, send
-from actions.safety import SafetyPolicy
+from actions.knowledge import EntityVocabulary, Guide
+from actions.replies import OUT_OF_SCOPE, RED_FLAG, SMALLTALK, Reply, send
+from actions.safety import RedFlagDetector, SafetyPolicy
 
 logger = logging.getLogger(__name__)
 
 # Loaded once, when the action server imports this module: a broken content file stops it at start.
 GUIDE = Guide.load()
+VOCABULARY = EntityVocabulary.load()
 POLICY = SafetyPolicy.load()
+RED_FLAGS = RedFlagDetector.load()
 
 SMALLTALK_INTENTS = ("greet", "goodbye", "thanks", "bot_challenge", "help")
 FALLBACK_INTENTS = ("nlu_fallback", "out_of_scope")
@@ -32,8 +34,8 @@ def out_of_scope_reply(guide: Guide) -> Reply:
     return Reply(topic=OUT_OF_SCOPE, response="utter_out_of_scope", response_values={"topics": topics_menu(guide)})
 
 
-def decide_reply(intent: Optional[str], guide: Guide) -> Reply:
-    """Choose the reply for the user's latest intent."""
+def reply_for_intent(intent: Optional[str], guide: Guide) -> Reply:
+    """The plain answer to the user's intent: its passage, smalltalk, or out of scope."""
     if intent in SMALLTALK_INTENTS:
         values = {"topics": topics_menu(guide)} if intent == "help" else {}
         return Reply(topic=SMALLTALK, response=f"utter_{intent}", response_values=values)
@@ -45,6 +47,34 @@ def decide_reply(intent: Optional[str], guide: Guide) -> Reply:
     return Reply(topic=topic.id, passages=[topic])
 
 
+def mentioned(entities: Iterable[Dict[str, Any]], label: str, vocabulary: EntityVocabulary) -> List[str]:
+    """Canonical values of the entities with this label (e.g. 'diabetic' -> diabetes)."""
+    values = (vocabulary.canonical(label, e.get("value")) for e in entities if e.get("entity") == label)
+    return [value for value in dict.fromkeys(values) if value]
+
+
+def decide_reply(intent: Optional[str], text: Optional[str], entities: List[Dict[str, Any]]) -> Reply:
+    """The reply to one user message, with the safety policy applied before anything else."""
+    signs = RED_FLAGS.detect(text)
+    if signs:
+        descriptions = [RED_FLAGS.signs[sign].description for sign in signs]
+        logger.info("Red flag(s) %s", signs)
+        return Reply(topic=RED_FLAG, notices=[POLICY.red_flag_notice(descriptions)], passages=[GUIDE.get("safety")])
+    reply = reply_for_intent(intent, GUIDE)
+    if POLICY.asks_for_diagnosis(text) and reply.topic not in (SMALLTALK,):
+        symptoms = GUIDE.get("symptoms")
+        passages = [symptoms] + [p for p in reply.passages if p.id != symptoms.id]
+        reply = Reply(topic=symptoms.id, notices=[POLICY.no_diagnosis_text], passages=passages)
+    if not reply.is_health_answer:
+        return reply
+    caution = POLICY.caution_notice(mentioned(entities, "condition", VOCABULARY))
+    if caution:
+        ids = [p.id for p in reply.passages]
+        backing = [GUIDE.get(t) for t in POLICY.caution_topics if t not in ids]
+        reply = Reply(topic=reply.topic, notices=reply.notices + [caution], passages=backing + reply.passages)
+    return reply
+
+
 class ActionAnswer(Action):
     """Answers any user message: a passage of the guide, smalltalk, or the honest out-of-scope reply."""
 
@@ -54,7 +84,8 @@ class ActionAnswer(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[Dict[Text, Any]]:
-        intent = (tracker.latest_message.get("intent") or {}).get("name")
-        reply = decide_reply(intent, GUIDE)
+        message = tracker.latest_message or {}
+        intent = (message.get("intent") or {}).get("name")
+        reply = decide_reply(intent, message.get("text"), message.get("entities") or [])
         logger.debug("intent=%s -> topic=%s", intent, reply.topic)
         return send(dispatcher, tracker, reply, POLICY)

@@ -20,20 +20,27 @@ TOPIC_SLOT = "topic"
 DISCLAIMER_SLOT = "disclaimer_shown"
 SMALLTALK = "smalltalk"
 OUT_OF_SCOPE = "out_of_scope"
+RED_FLAG = "red_flag"
 
 
 @dataclass
 class Reply:
-    """What to answer: passages of the guide (health information) or a domain response (anything else)."""
+    """What to answer: passages of the guide (health information) or a domain response (anything else).
+
+    `notices` are the safety policy's words (red flag, caution, no diagnosis), said before the passages.
+    """
 
     topic: str
     passages: List[Topic] = field(default_factory=list)
+    notices: List[str] = field(default_factory=list)
     response: Optional[str] = None
     response_values: Dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if bool(self.passages) == bool(self.response):
             raise ValueError("a Reply holds either passages of the guide or a response name, not both or neither")
+        if self.notices and not self.passages:
+            raise ValueError("safety notices are health information: they go with passages (and the disclaimer)")
 
     @property
     def is_health_answer(self) -> bool:
@@ -49,7 +56,9 @@ def send(
     if reply.is_health_answer:
         first = not tracker.get_slot(DISCLAIMER_SLOT)
         text = policy.finish_health_answer(
-            [(topic.passage, topic.heading) for topic in reply.passages], first_in_conversation=first
+            [(topic.passage, topic.heading) for topic in reply.passages],
+            first_in_conversation=first,
+            notices=reply.notices,
         )
         dispatcher.utter_message(text=text)
         if first:

@@ -73,3 +73,53 @@ def test_a_reply_is_either_passages_or_a_response() -> None:
         Reply(topic="x")
     with pytest.raises(ValueError):
         Reply(topic="x", passages=[GUIDE.get("safety")], response="utter_greet")
+
+
+def test_red_flag_comes_first_with_the_guide_warning_and_disclaimer() -> None:
+    dispatcher = CollectingDispatcher()
+    events = run(make_tracker("ask_home_strokes", text="my foot is red, hot and swollen, how do i massage it?"), dispatcher)
+    text = dispatcher.messages[0]["text"]
+    assert text.startswith("⚠️") and "a red, hot, swollen foot, or fever" in text
+    assert GUIDE.get("safety").passage in text
+    assert GUIDE.get("home_massage.strokes").passage not in text  # no massage instructions on a red flag
+    assert text.endswith(POLICY.full_disclaimer)
+    assert slot(events, "topic") == "red_flag"
+
+
+def test_red_flag_overrides_smalltalk_too() -> None:
+    dispatcher = CollectingDispatcher()
+    events = run(make_tracker("thanks", text="thanks! btw since yesterday i cant put any weight on my foot"), dispatcher)
+    assert slot(events, "topic") == "red_flag"
+    assert dispatcher.messages[0]["text"].endswith(POLICY.full_disclaimer)
+
+
+def test_condition_leads_with_caution_then_answers() -> None:
+    dispatcher = CollectingDispatcher()
+    entities = [{"entity": "condition", "value": "diabetic"}]
+    events = run(make_tracker("ask_gua_sha", text="im diabetic, is gua sha ok?", entities=entities), dispatcher)
+    text = dispatcher.messages[0]["text"]
+    caution = POLICY.caution_notice(["diabetes"])
+    chronic = GUIDE.get("faq.chronic_conditions").passage
+    gua_sha = GUIDE.get("techniques.gua_sha").passage
+    assert text.startswith(caution)
+    assert text.index(chronic) < text.index(gua_sha)
+    assert text.endswith(POLICY.full_disclaimer)
+    assert slot(events, "topic") == "techniques.gua_sha"
+
+
+def test_caution_does_not_repeat_a_passage_already_answered() -> None:
+    dispatcher = CollectingDispatcher()
+    entities = [{"entity": "condition", "value": "arthritis"}]
+    run(make_tracker("ask_chronic_conditions", text="is it safe with arthritis", entities=entities), dispatcher)
+    text = dispatcher.messages[0]["text"]
+    assert text.count(GUIDE.get("faq.chronic_conditions").passage) == 1
+
+
+def test_diagnosis_request_gets_symptoms_and_cannot_diagnose() -> None:
+    dispatcher = CollectingDispatcher()
+    events = run(make_tracker("ask_what_is", text="my heel hurts every morning, do i have plantar fasciitis?"), dispatcher)
+    text = dispatcher.messages[0]["text"]
+    assert text.startswith(POLICY.no_diagnosis_text)
+    assert GUIDE.get("symptoms").passage in text
+    assert text.endswith(POLICY.full_disclaimer)
+    assert slot(events, "topic") == "symptoms"
