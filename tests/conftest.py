@@ -51,3 +51,31 @@ def trained_model() -> Path:
     if not MODEL_PATH.exists():
         pytest.fail(f"No trained model at {MODEL_PATH}: run `make test` (it trains first) or `make train`.")
     return MODEL_PATH
+
+
+OUTPUT_DIR = PROJECT_ROOT / "tests" / "output"
+
+
+@pytest.fixture(scope="session")
+def bot(trained_model: Path):
+    """The action server and the Rasa server, started once for the whole test session."""
+    from tests.servers import running_bot
+
+    with running_bot(trained_model, OUTPUT_DIR / "e2e") as server:
+        yield server
+
+
+_FIGURES: List[str] = []
+
+
+@pytest.fixture(scope="session")
+def figures() -> List[str]:
+    """Measured figures (accuracy, ...) that the run prints at the end, pass or fail."""
+    return _FIGURES
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if _FIGURES:
+        terminalreporter.section("measured")
+        for line in _FIGURES:
+            terminalreporter.write_line(line)

@@ -1,0 +1,123 @@
+"""Start the action server and the Rasa server once for a test session, on free loopback ports."""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional
+from urllib.parse import quote
+
+import requests
+
+logger = logging.getLogger(__name__)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+STARTUP_TIMEOUT_S = 240
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class BotServer:
+    """A running Rasa server (REST channel + HTTP API) with its action server."""
+
+    url: str
+    token: str
+    action_url: str
+
+    def send(self, sender: str, message: str, timeout: float = 30) -> List[Dict]:
+        """Send a message through the REST channel and return the bot's messages."""
+        response = requests.post(
+            f"{self.url}/webhooks/rest/webhook", json={"sender": sender, "message": message}, timeout=timeout
+        )
+        response.raise_for_status()
+        return response.json()
+
+    def tracker(self, sender: str) -> Dict:
+        """The conversation's tracker from the HTTP API."""
+        response = requests.get(
+            f"{self.url}/conversations/{quote(sender, safe='')}/tracker", params={"token": self.token}, timeout=30
+        )
+        response.raise_for_status()
+        return response.json()
+
+    def parse(self, text: str) -> Dict:
+        """NLU only: the model's parse of a text."""
+        response = requests.post(f"{self.url}/model/parse", params={"token": self.token}, json={"text": text}, timeout=30)
+        response.raise_for_status()
+        return response.json()
+
+
+def wait_until(check, process: subprocess.Popen, what: str, log: Path, timeout: float = STARTUP_TIMEOUT_S) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited with {process.returncode}; log {log}:\n{log.read_text()[-3000:]}")
+        try:
+            if check():
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"{what} did not start within {timeout:.0f}s; log {log}:\n{log.read_text()[-3000:]}")
+
+
+@contextmanager
+def running_bot(model: Path, workdir: Path, extra_env: Optional[Dict[str, str]] = None) -> Iterator[BotServer]:
+    """Run both servers with a fresh SQLite tracker store under workdir; stop them afterwards."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "conversations.db").unlink(missing_ok=True)  # every session starts with no conversations
+    action_port, rasa_port = free_port(), free_port()
+    token = "test-token-" + os.urandom(8).hex()
+    env = dict(
+        os.environ,
+        ACTION_ENDPOINT_URL=f"http://127.0.0.1:{action_port}/webhook",
+        TRACKER_STORE_URL=f"sqlite:///{workdir / 'conversations.db'}",
+        TF_CPP_MIN_LOG_LEVEL="2",
+        SQLALCHEMY_SILENCE_UBER_WARNING="1",
+        RASA_TELEMETRY_ENABLED="false",
+        **(extra_env or {}),
+    )
+    processes: List[subprocess.Popen] = []
+    try:
+        action_log = workdir / "action-server.log"
+        action = subprocess.Popen(
+            [str(BIN / "rasa"), "run", "actions", "--actions", "actions", "--port", str(action_port)],
+            cwd=PROJECT_ROOT, env=env, stdout=action_log.open("w"), stderr=subprocess.STDOUT,
+        )
+        processes.append(action)
+        rasa_log = workdir / "rasa-server.log"
+        rasa = subprocess.Popen(
+            [str(BIN / "rasa"), "run", "--model", str(model), "--endpoints", "endpoints.yml",
+             "--credentials", "credentials.yml", "--enable-api", "--auth-token", token,
+             "--interface", "127.0.0.1", "--port", str(rasa_port)],
+            cwd=PROJECT_ROOT, env=env, stdout=rasa_log.open("w"), stderr=subprocess.STDOUT,
+        )
+        processes.append(rasa)
+        action_url = f"http://127.0.0.1:{action_port}"
+        wait_until(lambda: requests.get(f"{action_url}/health", timeout=2).ok, action, "action server", action_log)
+        url = f"http://127.0.0.1:{rasa_port}"
+        wait_until(
+            lambda: requests.get(f"{url}/status", params={"token": token}, timeout=2).json().get("model_file"),
+            rasa, "Rasa server", rasa_log,
+        )
+        yield BotServer(url=url, token=token, action_url=action_url)
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
