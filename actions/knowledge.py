@@ -10,9 +10,12 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 import yaml
+
+if TYPE_CHECKING:
+    from spacy.language import Language
 
 logger = logging.getLogger(__name__)
 
@@ -21,6 +24,7 @@ DATA_DIR = PROJECT_ROOT / "data"
 PASSAGES_FILE = DATA_DIR / "guide" / "passages.yml"
 TOPICS_FILE = DATA_DIR / "guide" / "topics.yml"
 PATTERNS_FILE = DATA_DIR / "spacy" / "entity_patterns.yml"
+RETRIEVAL_FILE = DATA_DIR / "guide" / "retrieval.yml"
 
 REQUIRED_TOPIC_FIELDS = ("heading", "label", "intent", "passage")
 
@@ -178,3 +182,68 @@ class EntityVocabulary:
 def technique_topic_id(technique: str) -> str:
     """The guide topic of a technique entity value (by convention its suffix)."""
     return f"techniques.{technique}"
+
+
+def load_lemmatizer() -> "Language":
+    """Blank English with the lookup lemmatizer: the NLU pipeline's lemmas, without a downloaded model."""
+    import spacy
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("lemmatizer", config={"mode": "lookup"})
+    nlp.initialize()
+    return nlp
+
+
+class PassageRetriever:
+    """Ranks the guide's passages for a free-text question (TF-IDF over lemmas, cosine similarity).
+
+    It serves the messages that no intent matches with confidence: the best passage is answered only when
+    its score clears the threshold kept in data/guide/retrieval.yml.
+    """
+
+    def __init__(self, guide: Guide, threshold: float, extra_stop_words: Iterable[str] = (),
+                 nlp: Optional["Language"] = None) -> None:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        self.guide = guide
+        self.threshold = threshold
+        self.nlp = nlp or load_lemmatizer()
+        self.stop_words = set(self.nlp.Defaults.stop_words) | {w.lower() for w in extra_stop_words}
+        self.topic_ids = list(guide.topics)
+        documents = [self._document(guide.get(topic_id)) for topic_id in self.topic_ids]
+        self.vectorizer = TfidfVectorizer(analyzer=self.terms, sublinear_tf=True)
+        self.matrix = self.vectorizer.fit_transform(documents)
+
+    @staticmethod
+    def _document(topic: Topic) -> str:
+        return f"{topic.label}. {topic.heading}. {topic.passage}"
+
+    @classmethod
+    def load(cls, guide: Guide, settings_file: Path = RETRIEVAL_FILE, nlp: Optional["Language"] = None) -> "PassageRetriever":
+        """Build the index with the settings of data/guide/retrieval.yml."""
+        data = read_yaml(settings_file)
+        threshold = data.get("threshold") if isinstance(data, dict) else None
+        if not isinstance(threshold, (int, float)) or not 0 < threshold < 1:
+            raise KnowledgeError(f"{settings_file}: 'threshold' must be a number between 0 and 1")
+        return cls(guide, float(threshold), data.get("extra_stop_words") or (), nlp)
+
+    def terms(self, text: str) -> List[str]:
+        """Lemmas without stop words and punctuation, plus adjacent pairs ("flat foot", "calf muscle")."""
+        lemmas = [
+            token.lemma_.lower() for token in self.nlp(text.lower()[:5000])
+            if token.is_alpha and token.lower_ not in self.stop_words and token.lemma_.lower() not in self.stop_words
+        ]
+        return lemmas + [f"{a} {b}" for a, b in zip(lemmas, lemmas[1:])]
+
+    def rank(self, text: Optional[str]) -> List[Tuple[str, float]]:
+        """(topic id, score) for every passage, best first; all scores 0 for an empty or unknown text."""
+        if not text or not text.strip():
+            return [(topic_id, 0.0) for topic_id in self.topic_ids]
+        scores = (self.matrix @ self.vectorizer.transform([text]).T).toarray().ravel()
+        order = sorted(range(len(scores)), key=lambda i: -scores[i])
+        return [(self.topic_ids[i], float(scores[i])) for i in order]
+
+    def best(self, text: Optional[str]) -> Optional[Tuple[Topic, float]]:
+        """The best passage if it clears the threshold, else None (the question is out of the guide's scope)."""
+        topic_id, score = self.rank(text)[0]
+        return (self.guide.get(topic_id), score) if score >= self.threshold else None

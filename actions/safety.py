@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
-from actions.knowledge import DATA_DIR, KnowledgeError, read_yaml
+from actions.knowledge import DATA_DIR, KnowledgeError, load_lemmatizer, read_yaml
 
 if TYPE_CHECKING:
     from spacy.language import Language
@@ -128,16 +128,6 @@ class RedFlagSign:
     together: Tuple[Tuple[Tuple[str, ...], ...], ...]
 
 
-def _lemmatizer() -> "Language":
-    """Blank English with the lookup lemmatizer: the same lemmas as the NLU pipeline, no model download."""
-    import spacy
-
-    nlp = spacy.blank("en")
-    nlp.add_pipe("lemmatizer", config={"mode": "lookup"})
-    nlp.initialize()
-    return nlp
-
-
 class RedFlagDetector:
     """Finds signs that need prompt medical care in a message, wherever in the message they stand.
 
@@ -154,7 +144,7 @@ class RedFlagDetector:
         self.negation_words = negation_words
         self.window = window
         self.clause_breaks = clause_breaks
-        self.nlp = nlp or _lemmatizer()
+        self.nlp = nlp or load_lemmatizer()
         self.matcher = PhraseMatcher(self.nlp.vocab, attr="LEMMA")
         for sign in signs:
             self._add(f"{sign.id}|any", sign.any_phrases)
