@@ -128,8 +128,11 @@ class Guide:
         return [topic for topic in self.topics.values() if topic.parent_id == topic_id]
 
     def top_level(self) -> List[Topic]:
-        """The broad topics, in the guide's order (what the bot offers when it cannot help)."""
-        return [topic for topic in self.topics.values() if topic.parent_id is None]
+        """The topics no other topic contains, in the guide's order (what the bot offers when it cannot help).
+
+        The FAQs (faq.*) have no passage of their own above them, so each of them is listed.
+        """
+        return [topic for topic in self.topics.values() if topic.parent_id not in self.topics]
 
     @property
     def intents(self) -> List[str]:
