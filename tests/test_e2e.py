@@ -71,3 +71,19 @@ def test_out_of_scope_is_answered_honestly(bot, message: str) -> None:
     assert "What plantar fasciitis is" in text  # the menu of what the bot can answer
     assert "{topics}" not in text
     assert topic_slot(bot, sender) == "out_of_scope"
+
+
+def test_red_flag_in_a_story_is_answered_first_with_topic_red_flag(bot) -> None:
+    story = ("been using the massage roller for my heel for a month. since saturday my foot is red, "
+             "swollen and hot. how many times a day should i use the roller?")
+    text = joined(bot.send("e2e-red-flag", story))
+    assert text.startswith("⚠️") and "today" in text
+    assert text.rstrip().endswith(POLICY.full_disclaimer)
+    assert topic_slot(bot, "e2e-red-flag") == "red_flag"
+
+
+def test_condition_from_the_entity_ruler_leads_with_caution(bot) -> None:
+    text = joined(bot.send("e2e-caution", "im diabetic, would deep tissue massage help my heel?"))
+    assert text.startswith(POLICY.caution_notice(["diabetes"]))
+    assert GUIDE.get("faq.chronic_conditions").passage in text
+    assert topic_slot(bot, "e2e-caution") == "techniques.deep_tissue"
