@@ -8,7 +8,7 @@ from typing import Any, Dict, Iterable, List, Optional, Text
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.knowledge import EntityVocabulary, Guide
+from actions.knowledge import EntityVocabulary, Guide, PassageRetriever, Steering
 from actions.replies import OUT_OF_SCOPE, RED_FLAG, SMALLTALK, Reply, send
 from actions.safety import RedFlagDetector, SafetyPolicy
 
@@ -19,6 +19,8 @@ GUIDE = Guide.load()
 VOCABULARY = EntityVocabulary.load()
 POLICY = SafetyPolicy.load()
 RED_FLAGS = RedFlagDetector.load()
+RETRIEVER = PassageRetriever.load(GUIDE, nlp=RED_FLAGS.nlp)
+STEERING = Steering.load(GUIDE)
 
 SMALLTALK_INTENTS = ("greet", "goodbye", "thanks", "bot_challenge", "help")
 FALLBACK_INTENTS = ("nlu_fallback", "out_of_scope")
@@ -34,12 +36,18 @@ def out_of_scope_reply(guide: Guide) -> Reply:
     return Reply(topic=OUT_OF_SCOPE, response="utter_out_of_scope", response_values={"topics": topics_menu(guide)})
 
 
-def reply_for_intent(intent: Optional[str], guide: Guide) -> Reply:
-    """The plain answer to the user's intent: its passage, smalltalk, or out of scope."""
+def reply_for_intent(intent: Optional[str], text: Optional[str], guide: Guide) -> Reply:
+    """The plain answer to the user's intent: its passage, smalltalk, a retrieved passage when no intent
+    was confident (nlu_fallback), or the honest out-of-scope reply."""
     if intent in SMALLTALK_INTENTS:
         values = {"topics": topics_menu(guide)} if intent == "help" else {}
         return Reply(topic=SMALLTALK, response=f"utter_{intent}", response_values=values)
     topic = guide.for_intent(intent)
+    if topic is None and intent == "nlu_fallback":
+        found = RETRIEVER.best(text)
+        if found:
+            logger.info("Retrieved %s (score %.2f) for a low-confidence message", found[0].id, found[1])
+            topic = found[0]
     if topic is None:
         if intent not in FALLBACK_INTENTS:
             logger.warning("No topic for intent %r; answering as out of scope", intent)
@@ -60,14 +68,19 @@ def decide_reply(intent: Optional[str], text: Optional[str], entities: List[Dict
         descriptions = [RED_FLAGS.signs[sign].description for sign in signs]
         logger.info("Red flag(s) %s", signs)
         return Reply(topic=RED_FLAG, notices=[POLICY.red_flag_notice(descriptions)], passages=[GUIDE.get("safety")])
-    reply = reply_for_intent(intent, GUIDE)
+    reply = reply_for_intent(intent, text, GUIDE)
+    conditions = mentioned(entities, "condition", VOCABULARY)
+    if reply.is_health_answer:
+        steered = STEERING.steer(reply.topic, mentioned(entities, "technique", VOCABULARY), conditions)
+        if steered != reply.topic:
+            reply = Reply(topic=steered, passages=[GUIDE.get(steered)])
     if POLICY.asks_for_diagnosis(text) and reply.topic not in (SMALLTALK,):
         symptoms = GUIDE.get("symptoms")
         passages = [symptoms] + [p for p in reply.passages if p.id != symptoms.id]
         reply = Reply(topic=symptoms.id, notices=[POLICY.no_diagnosis_text], passages=passages)
     if not reply.is_health_answer:
         return reply
-    caution = POLICY.caution_notice(mentioned(entities, "condition", VOCABULARY))
+    caution = POLICY.caution_notice(conditions)
     if caution:
         ids = [p.id for p in reply.passages]
         backing = [GUIDE.get(t) for t in POLICY.caution_topics if t not in ids]

@@ -197,6 +197,38 @@ def load_lemmatizer() -> "Language":
     return nlp
 
 
+@dataclass(frozen=True)
+class Steering:
+    """How entities redirect an answer to a more specific passage (data/guide/retrieval.yml: steering)."""
+
+    technique_overrides: Tuple[str, ...]
+    condition_topics: Dict[str, Dict[str, str]]
+
+    @classmethod
+    def load(cls, guide: Guide, settings_file: Path = RETRIEVAL_FILE) -> "Steering":
+        """Load the rules and check that every topic they name exists."""
+        data = read_yaml(settings_file)
+        steering = data.get("steering") if isinstance(data, dict) else None
+        if not isinstance(steering, dict):
+            raise KnowledgeError(f"{settings_file}: expected a mapping under 'steering'")
+        overrides = tuple(steering.get("technique_overrides") or ())
+        conditions = steering.get("condition_topics") or {}
+        named = list(overrides) + list(conditions) + [t for m in conditions.values() for t in m.values()]
+        unknown = [t for t in named if t not in guide.topics]
+        if unknown:
+            raise KnowledgeError(f"{settings_file}: steering names unknown topic(s) {', '.join(unknown)}")
+        return cls(overrides, {k: dict(v) for k, v in conditions.items()})
+
+    def steer(self, topic_id: str, techniques: List[str], conditions: List[str]) -> str:
+        """The topic to answer, given the entities the user named (the original topic if none applies)."""
+        if len(techniques) == 1 and topic_id in self.technique_overrides:
+            return technique_topic_id(techniques[0])
+        for condition in conditions:
+            if condition in self.condition_topics.get(topic_id, {}):
+                return self.condition_topics[topic_id][condition]
+        return topic_id
+
+
 class PassageRetriever:
     """Ranks the guide's passages for a free-text question (TF-IDF over lemmas, cosine similarity).
 

@@ -123,3 +123,25 @@ def test_diagnosis_request_gets_symptoms_and_cannot_diagnose() -> None:
     assert GUIDE.get("symptoms").passage in text
     assert text.endswith(POLICY.full_disclaimer)
     assert slot(events, "topic") == "symptoms"
+
+
+def test_low_confidence_message_is_answered_by_retrieval_when_it_clears_the_threshold() -> None:
+    dispatcher = CollectingDispatcher()
+    events = run(make_tracker("nlu_fallback", text="do flip flops cause it"), dispatcher)
+    assert GUIDE.get("causes.footwear").passage in dispatcher.messages[0]["text"]
+    assert slot(events, "topic") == "causes.footwear"
+
+
+def test_low_confidence_unrelated_message_stays_out_of_scope() -> None:
+    dispatcher = CollectingDispatcher()
+    events = run(make_tracker("nlu_fallback", text="what's the weather in london"), dispatcher)
+    assert dispatcher.messages[0]["response"] == "utter_out_of_scope"
+    assert slot(events, "topic") == "out_of_scope"
+
+
+def test_technique_entity_steers_a_generic_question() -> None:
+    dispatcher = CollectingDispatcher()
+    entities = [{"entity": "technique", "value": "MFR"}]
+    events = run(make_tracker("ask_home_massage", text="how do i do MFR at home?", entities=entities), dispatcher)
+    assert dispatcher.messages[0]["text"].startswith(GUIDE.get("techniques.myofascial_release").passage)
+    assert slot(events, "topic") == "techniques.myofascial_release"

@@ -159,3 +159,53 @@ def test_malformed_patterns_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(KnowledgeError, match=r"patterns\.yml: technique\.gua_sha needs a non-empty list"):
         EntityVocabulary.load(path)
     assert PATTERNS_FILE.exists()
+
+
+@pytest.fixture(scope="module")
+def retriever(guide: Guide):
+    from actions.knowledge import PassageRetriever
+
+    return PassageRetriever.load(guide)
+
+
+@pytest.mark.parametrize("text, topic_id", [
+    ("do flip flops cause it", "causes.footwear"),
+    ("how long before it works", "faq.time_to_results"),
+    ("will massage improve circulation and blood flow", "massage_benefits.circulation"),
+])
+def test_retrieval_ranks_the_right_passage_first(retriever, text: str, topic_id: str) -> None:
+    assert retriever.rank(text)[0][0] == topic_id
+    assert retriever.best(text)[0].id == topic_id
+
+
+@pytest.mark.parametrize("text", ["what dose of ibuprofen", "weather in london", "", None, "!!!"])
+def test_retrieval_keeps_unrelated_text_out(retriever, text) -> None:
+    assert retriever.best(text) is None
+
+
+def test_retrieval_threshold_is_validated(tmp_path: Path, guide: Guide) -> None:
+    from actions.knowledge import PassageRetriever
+
+    path = write(tmp_path, "retrieval.yml", "threshold: 2\n")
+    with pytest.raises(KnowledgeError, match=r"retrieval\.yml: 'threshold' must be a number between 0 and 1"):
+        PassageRetriever.load(guide, path)
+
+
+def test_steering_sends_techniques_and_conditions_to_specific_passages(guide: Guide) -> None:
+    from actions.knowledge import Steering
+
+    steering = Steering.load(guide)
+    assert steering.steer("home_massage", ["myofascial_release"], []) == "techniques.myofascial_release"
+    assert steering.steer("techniques.fascia_blasting", ["gua_sha"], []) == "techniques.gua_sha"
+    assert steering.steer("safety", ["gua_sha"], []) == "safety"  # safety is more specific than a technique
+    assert steering.steer("home_massage", ["gua_sha", "reflexology"], []) == "home_massage"  # ambiguous
+    assert steering.steer("safety", [], ["diabetes"]) == "faq.chronic_conditions"
+    assert steering.steer("safety", [], ["pregnancy"]) == "safety"
+
+
+def test_steering_rejects_unknown_topics(tmp_path: Path, guide: Guide) -> None:
+    from actions.knowledge import Steering
+
+    path = write(tmp_path, "retrieval.yml", "steering:\n  technique_overrides: [massage]\n")
+    with pytest.raises(KnowledgeError, match=r"unknown topic\(s\) massage"):
+        Steering.load(guide, path)
