@@ -8,7 +8,7 @@ from typing import Any, Dict, Iterable, List, Optional, Text
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.knowledge import EntityVocabulary, Guide, PassageRetriever, Steering
+from actions.knowledge import EntityVocabulary, Guide, PassageRetriever, Steering, Suggestions
 from actions.replies import OUT_OF_SCOPE, RED_FLAG, SMALLTALK, Reply, send
 from actions.safety import RedFlagDetector, SafetyPolicy
 
@@ -21,9 +21,12 @@ POLICY = SafetyPolicy.load()
 RED_FLAGS = RedFlagDetector.load()
 RETRIEVER = PassageRetriever.load(GUIDE, nlp=RED_FLAGS.nlp)
 STEERING = Steering.load(GUIDE)
+SUGGESTIONS = Suggestions.load(GUIDE)
 
 SMALLTALK_INTENTS = ("greet", "goodbye", "thanks", "bot_challenge", "help")
 FALLBACK_INTENTS = ("nlu_fallback", "out_of_scope")
+FOLLOW_UP_INTENT = "ask_more"
+NO_SUGGESTIONS_AFTER = ("goodbye",)
 
 
 def topics_menu(guide: Guide) -> str:
@@ -36,12 +39,16 @@ def out_of_scope_reply(guide: Guide) -> Reply:
     return Reply(topic=OUT_OF_SCOPE, response="utter_out_of_scope", response_values={"topics": topics_menu(guide)})
 
 
-def reply_for_intent(intent: Optional[str], text: Optional[str], guide: Guide) -> Reply:
-    """The plain answer to the user's intent: its passage, smalltalk, a retrieved passage when no intent
-    was confident (nlu_fallback), or the honest out-of-scope reply."""
+def reply_for_intent(intent: Optional[str], text: Optional[str], previous_topic: Optional[str], guide: Guide) -> Reply:
+    """The plain answer to the user's intent: its passage, smalltalk, the next passage after the previous
+    topic ("tell me more"), a retrieved passage when no intent was confident (nlu_fallback), or the
+    honest out-of-scope reply."""
     if intent in SMALLTALK_INTENTS:
         values = {"topics": topics_menu(guide)} if intent == "help" else {}
         return Reply(topic=SMALLTALK, response=f"utter_{intent}", response_values=values)
+    if intent == FOLLOW_UP_INTENT:
+        topic = guide.get(SUGGESTIONS.next_topic(previous_topic))
+        return Reply(topic=topic.id, passages=[topic])
     topic = guide.for_intent(intent)
     if topic is None and intent == "nlu_fallback":
         found = RETRIEVER.best(text)
@@ -61,14 +68,27 @@ def mentioned(entities: Iterable[Dict[str, Any]], label: str, vocabulary: Entity
     return [value for value in dict.fromkeys(values) if value]
 
 
-def decide_reply(intent: Optional[str], text: Optional[str], entities: List[Dict[str, Any]]) -> Reply:
-    """The reply to one user message, with the safety policy applied before anything else."""
+def decide_reply(
+    intent: Optional[str], text: Optional[str], entities: List[Dict[str, Any]], previous_topic: Optional[str] = None
+) -> Reply:
+    """The reply to one user message, with the safety policy applied before anything else and follow-up
+    suggestions after it."""
+    reply = safe_reply(intent, text, entities, previous_topic)
+    if intent not in NO_SUGGESTIONS_AFTER:
+        reply.suggestions = [GUIDE.get(t) for t in SUGGESTIONS.for_topic(reply.topic) if t != reply.topic]
+    return reply
+
+
+def safe_reply(
+    intent: Optional[str], text: Optional[str], entities: List[Dict[str, Any]], previous_topic: Optional[str]
+) -> Reply:
+    """The answer itself: red flags first, then the intent's answer, steered, with cautions."""
     signs = RED_FLAGS.detect(text)
     if signs:
         descriptions = [RED_FLAGS.signs[sign].description for sign in signs]
         logger.info("Red flag(s) %s", signs)
         return Reply(topic=RED_FLAG, notices=[POLICY.red_flag_notice(descriptions)], passages=[GUIDE.get("safety")])
-    reply = reply_for_intent(intent, text, GUIDE)
+    reply = reply_for_intent(intent, text, previous_topic, GUIDE)
     conditions = mentioned(entities, "condition", VOCABULARY)
     if reply.is_health_answer:
         steered = STEERING.steer(reply.topic, mentioned(entities, "technique", VOCABULARY), conditions)
@@ -99,6 +119,6 @@ class ActionAnswer(Action):
     ) -> List[Dict[Text, Any]]:
         message = tracker.latest_message or {}
         intent = (message.get("intent") or {}).get("name")
-        reply = decide_reply(intent, message.get("text"), message.get("entities") or [])
+        reply = decide_reply(intent, message.get("text"), message.get("entities") or [], tracker.get_slot("topic"))
         logger.debug("intent=%s -> topic=%s", intent, reply.topic)
         return send(dispatcher, tracker, reply, POLICY)

@@ -25,6 +25,7 @@ PASSAGES_FILE = DATA_DIR / "guide" / "passages.yml"
 TOPICS_FILE = DATA_DIR / "guide" / "topics.yml"
 PATTERNS_FILE = DATA_DIR / "spacy" / "entity_patterns.yml"
 RETRIEVAL_FILE = DATA_DIR / "guide" / "retrieval.yml"
+SUGGESTIONS_FILE = DATA_DIR / "guide" / "suggestions.yml"
 
 REQUIRED_TOPIC_FIELDS = ("heading", "label", "intent", "passage")
 
@@ -195,6 +196,38 @@ def load_lemmatizer() -> "Language":
     nlp.add_pipe("lemmatizer", config={"mode": "lookup"})
     nlp.initialize()
     return nlp
+
+
+@dataclass(frozen=True)
+class Suggestions:
+    """Follow-up questions offered after each answer, and the topic "tell me more" goes on to."""
+
+    start: Tuple[str, ...]
+    after: Dict[str, Tuple[str, ...]]
+
+    @classmethod
+    def load(cls, guide: Guide, settings_file: Path = SUGGESTIONS_FILE) -> "Suggestions":
+        """Load the suggestions and check that every topic they name exists and has some."""
+        data = read_yaml(settings_file)
+        if not isinstance(data, dict) or not isinstance(data.get("after"), dict) or not data.get("start"):
+            raise KnowledgeError(f"{settings_file}: expected 'start' and a mapping under 'after'")
+        after = {str(k): tuple(v or ()) for k, v in data["after"].items()}
+        named = list(data["start"]) + [t for v in after.values() for t in v]
+        unknown = [t for t in dict.fromkeys(named) if t not in guide.topics]
+        if unknown:
+            raise KnowledgeError(f"{settings_file}: unknown topic(s) {', '.join(unknown)}")
+        missing = [t for t in guide.topics if not after.get(t)]
+        if missing:
+            raise KnowledgeError(f"{settings_file}: no suggestions after topic(s) {', '.join(missing)}")
+        return cls(tuple(data["start"]), after)
+
+    def for_topic(self, topic_id: Optional[str]) -> Tuple[str, ...]:
+        """What to suggest after an answer about this topic (the starting set for anything else)."""
+        return self.after.get(topic_id or "", self.start)
+
+    def next_topic(self, topic_id: Optional[str]) -> str:
+        """What "tell me more" answers after this topic."""
+        return self.for_topic(topic_id)[0]
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ class Reply:
     notices: List[str] = field(default_factory=list)
     response: Optional[str] = None
     response_values: Dict[str, Any] = field(default_factory=dict)
+    suggestions: List[Topic] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if bool(self.passages) == bool(self.response):
@@ -51,8 +52,12 @@ class Reply:
 def send(
     dispatcher: CollectingDispatcher, tracker: Tracker, reply: Reply, policy: SafetyPolicy
 ) -> List[Dict[str, Any]]:
-    """Utter the reply (health answers finished by the safety policy) and set the `topic` slot."""
+    """Utter the reply (health answers finished by the safety policy) and set the `topic` slot.
+
+    Suggestions go out as buttons whose payload triggers the topic's intent, so pressing one answers it
+    (the shell shows them as numbered choices, the widget and Telegram as buttons)."""
     events: List[Dict[str, Any]] = [SlotSet(TOPIC_SLOT, reply.topic)]
+    buttons = [{"title": topic.label, "payload": f"/{topic.intent}"} for topic in reply.suggestions]
     if reply.is_health_answer:
         first = not tracker.get_slot(DISCLAIMER_SLOT)
         text = policy.finish_health_answer(
@@ -60,9 +65,9 @@ def send(
             first_in_conversation=first,
             notices=reply.notices,
         )
-        dispatcher.utter_message(text=text)
+        dispatcher.utter_message(text=text, buttons=buttons)
         if first:
             events.append(SlotSet(DISCLAIMER_SLOT, True))
     else:
-        dispatcher.utter_message(response=reply.response, **reply.response_values)
+        dispatcher.utter_message(response=reply.response, buttons=buttons, **reply.response_values)
     return events

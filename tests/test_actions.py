@@ -145,3 +145,36 @@ def test_technique_entity_steers_a_generic_question() -> None:
     events = run(make_tracker("ask_home_massage", text="how do i do MFR at home?", entities=entities), dispatcher)
     assert dispatcher.messages[0]["text"].startswith(GUIDE.get("techniques.myofascial_release").passage)
     assert slot(events, "topic") == "techniques.myofascial_release"
+
+
+def test_guide_answers_carry_two_or_three_suggestion_buttons_that_trigger_intents() -> None:
+    for topic_id in GUIDE.topics:
+        dispatcher = CollectingDispatcher()
+        run(make_tracker(GUIDE.get(topic_id).intent), dispatcher)
+        buttons = dispatcher.messages[0]["buttons"]
+        assert 2 <= len(buttons) <= 3, topic_id
+        for button in buttons:
+            assert GUIDE.for_intent(button["payload"].lstrip("/")) is not None
+            assert button["payload"] != f"/{GUIDE.get(topic_id).intent}"  # never suggests itself
+
+
+def test_greeting_suggests_where_to_start_and_goodbye_suggests_nothing() -> None:
+    dispatcher = CollectingDispatcher()
+    run(make_tracker("greet"), dispatcher)
+    assert [b["payload"] for b in dispatcher.messages[0]["buttons"]] == ["/ask_what_is", "/ask_symptoms", "/ask_home_massage"]
+    dispatcher = CollectingDispatcher()
+    run(make_tracker("goodbye"), dispatcher)
+    assert not dispatcher.messages[0].get("buttons")
+
+
+def test_tell_me_more_goes_on_from_the_previous_topic() -> None:
+    dispatcher = CollectingDispatcher()
+    events = run(make_tracker("ask_more", text="tell me more", slots={"topic": "causes"}), dispatcher)
+    assert slot(events, "topic") == "causes.footwear"
+    assert GUIDE.get("causes.footwear").passage in dispatcher.messages[0]["text"]
+
+
+def test_tell_me_more_with_no_previous_topic_starts_at_the_beginning() -> None:
+    dispatcher = CollectingDispatcher()
+    events = run(make_tracker("ask_more", text="more"), dispatcher)
+    assert slot(events, "topic") == "what_is"

@@ -87,3 +87,24 @@ def test_condition_from_the_entity_ruler_leads_with_caution(bot) -> None:
     assert text.startswith(POLICY.caution_notice(["diabetes"]))
     assert GUIDE.get("faq.chronic_conditions").passage in text
     assert topic_slot(bot, "e2e-caution") == "techniques.deep_tissue"
+
+
+def test_answers_carry_suggestion_buttons_through_rest(bot) -> None:
+    messages = bot.send("e2e-buttons", QUESTIONS["guide"]["causes"])
+    buttons = [b for m in messages for b in m.get("buttons", [])]
+    assert 2 <= len(buttons) <= 3 and all(b["payload"].startswith("/ask_") for b in buttons)
+    pressed = bot.send("e2e-buttons", buttons[0]["payload"])
+    assert "From the guide:" in joined(pressed)
+    assert topic_slot(bot, "e2e-buttons") == GUIDE.for_intent(buttons[0]["payload"][1:]).id
+
+
+def test_out_of_scope_reply_also_offers_where_to_start(bot) -> None:
+    messages = bot.send("e2e-oos-buttons", QUESTIONS["out_of_scope"][0])
+    assert [b["payload"] for m in messages for b in m.get("buttons", [])]
+
+
+def test_tell_me_more_follows_on_from_the_previous_answer(bot) -> None:
+    bot.send("e2e-more", QUESTIONS["guide"]["what_is"])
+    text = joined(bot.send("e2e-more", "tell me more"))
+    assert GUIDE.get("symptoms").passage in text
+    assert topic_slot(bot, "e2e-more") == "symptoms"

@@ -209,3 +209,14 @@ def test_steering_rejects_unknown_topics(tmp_path: Path, guide: Guide) -> None:
     path = write(tmp_path, "retrieval.yml", "steering:\n  technique_overrides: [massage]\n")
     with pytest.raises(KnowledgeError, match=r"unknown topic\(s\) massage"):
         Steering.load(guide, path)
+
+
+def test_every_topic_has_suggestions_and_unknown_ones_are_rejected(tmp_path: Path, guide: Guide) -> None:
+    from actions.knowledge import Suggestions
+
+    suggestions = Suggestions.load(guide)
+    for topic_id in guide.topics:
+        assert 2 <= len(suggestions.for_topic(topic_id)) <= 3, topic_id
+    path = write(tmp_path, "suggestions.yml", "start: [what_is]\nafter:\n  what_is: [massage]\n")
+    with pytest.raises(KnowledgeError, match=r"unknown topic\(s\) massage"):
+        Suggestions.load(guide, path)
