@@ -8,7 +8,7 @@ from typing import Any, Dict, Iterable, List, Optional, Text
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.knowledge import EntityVocabulary, Guide, PassageRetriever, Steering, Suggestions
+from actions.knowledge import EntityVocabulary, Guide, PassageRetriever, Steering, Suggestions, TwoPartQuestions
 from actions.replies import OUT_OF_SCOPE, RED_FLAG, SMALLTALK, Reply, send
 from actions.safety import RedFlagDetector, SafetyPolicy
 
@@ -22,6 +22,7 @@ RED_FLAGS = RedFlagDetector.load()
 RETRIEVER = PassageRetriever.load(GUIDE, nlp=RED_FLAGS.nlp)
 STEERING = Steering.load(GUIDE)
 SUGGESTIONS = Suggestions.load(GUIDE)
+TWO_PART = TwoPartQuestions.load(GUIDE)
 
 SMALLTALK_INTENTS = ("greet", "goodbye", "thanks", "bot_challenge", "help")
 FALLBACK_INTENTS = ("nlu_fallback", "out_of_scope")
@@ -94,6 +95,9 @@ def safe_reply(
         steered = STEERING.steer(reply.topic, mentioned(entities, "technique", VOCABULARY), conditions)
         if steered != reply.topic:
             reply = Reply(topic=steered, passages=[GUIDE.get(steered)])
+        extra = TWO_PART.extra_topics(text, reply.topic)
+        if extra:
+            reply = Reply(topic=reply.topic, passages=reply.passages + [GUIDE.get(t) for t in extra])
     if POLICY.asks_for_diagnosis(text) and reply.topic not in (SMALLTALK,):
         symptoms = GUIDE.get("symptoms")
         passages = [symptoms] + [p for p in reply.passages if p.id != symptoms.id]

@@ -26,6 +26,7 @@ TOPICS_FILE = DATA_DIR / "guide" / "topics.yml"
 PATTERNS_FILE = DATA_DIR / "spacy" / "entity_patterns.yml"
 RETRIEVAL_FILE = DATA_DIR / "guide" / "retrieval.yml"
 SUGGESTIONS_FILE = DATA_DIR / "guide" / "suggestions.yml"
+NLU_DIR = DATA_DIR / "nlu"
 
 REQUIRED_TOPIC_FIELDS = ("heading", "label", "intent", "passage")
 
@@ -315,3 +316,90 @@ class PassageRetriever:
         """The best passage if it clears the threshold, else None (the question is out of the guide's scope)."""
         topic_id, score = self.rank(text)[0]
         return (self.guide.get(topic_id), score) if score >= self.threshold else None
+
+
+def load_nlu_examples(folder: Path = NLU_DIR) -> List[Tuple[str, str]]:
+    """(text, intent) pairs from the Rasa YAML training files."""
+    pairs = []
+    for path in sorted(folder.glob("*.yml")):
+        data = read_yaml(path)
+        for block in (data or {}).get("nlu", []) if isinstance(data, dict) else []:
+            if isinstance(block, dict) and "intent" in block and isinstance(block.get("examples"), str):
+                for line in block["examples"].splitlines():
+                    line = line.strip()
+                    if line.startswith("- "):
+                        pairs.append((line[2:].strip(), block["intent"]))
+    return pairs
+
+
+class TwoPartQuestions:
+    """Finds the second question in messages like "what causes it and how do I massage it?".
+
+    Each clause that asks something is classified on its own (TF-IDF over character n-grams and words,
+    logistic regression, trained at start on data/nlu); topics that clear the confidence bar and are not
+    the main answer's family are returned, in the order the user asked them.
+    """
+
+    def __init__(self, guide: Guide, examples: List[Tuple[str, str]], min_confidence: float, max_parts: int,
+                 question_words: Iterable[str], separators: Iterable[str]) -> None:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline, make_union
+
+        self.guide = guide
+        self.min_confidence = min_confidence
+        self.max_parts = max_parts
+        self.question_words = {w.lower() for w in question_words}
+        self.splitter = re.compile("|".join(re.escape(s) for s in separators), re.IGNORECASE)
+        texts = [text.lower() for text, _ in examples]
+        labels = [self._label(intent) for _, intent in examples]
+        self.model = make_pipeline(
+            make_union(
+                TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True),
+                TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
+            ),
+            LogisticRegression(max_iter=1000, C=10),
+        ).fit(texts, labels)
+
+    def _label(self, intent: str) -> str:
+        topic = self.guide.for_intent(intent)
+        return topic.id if topic else "other"
+
+    @classmethod
+    def load(cls, guide: Guide, settings_file: Path = RETRIEVAL_FILE, nlu_dir: Path = NLU_DIR) -> "TwoPartQuestions":
+        data = read_yaml(settings_file)
+        settings = data.get("two_part") if isinstance(data, dict) else None
+        if not isinstance(settings, dict):
+            raise KnowledgeError(f"{settings_file}: expected a mapping under 'two_part'")
+        examples = load_nlu_examples(nlu_dir)
+        if not examples:
+            raise KnowledgeError(f"{nlu_dir}: no training examples found")
+        return cls(guide, examples, float(settings.get("min_confidence", 0.5)), int(settings.get("max_parts", 2)),
+                   settings.get("question_words") or (), settings.get("separators") or ("?", " and "))
+
+    def clauses(self, text: Optional[str]) -> List[str]:
+        """The parts of a message that ask something."""
+        parts = [" ".join(p.split()) for p in self.splitter.split(text or "")]
+        asking = []
+        for part in parts:
+            words = part.lower().split()
+            if len(words) >= 2 and words[0].strip(",.!") in self.question_words:
+                asking.append(part)
+        return asking
+
+    def extra_topics(self, text: Optional[str], main_topic: str) -> List[str]:
+        """Topics asked about besides the main one (empty for single questions)."""
+        clauses = self.clauses(text)
+        if len(clauses) < 2:
+            return []
+        found: List[str] = []
+        probabilities = self.model.predict_proba([c.lower() for c in clauses])
+        for row in probabilities:
+            best = int(row.argmax())
+            topic_id = self.model.classes_[best]
+            if row[best] < self.min_confidence or topic_id == "other":
+                continue
+            related = topic_id == main_topic or topic_id.startswith(main_topic + ".") or main_topic.startswith(topic_id + ".")
+            if not related and topic_id not in found:
+                found.append(topic_id)
+        return found[: self.max_parts - 1]

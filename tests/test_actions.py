@@ -178,3 +178,25 @@ def test_tell_me_more_with_no_previous_topic_starts_at_the_beginning() -> None:
     dispatcher = CollectingDispatcher()
     events = run(make_tracker("ask_more", text="more"), dispatcher)
     assert slot(events, "topic") == "what_is"
+
+
+def test_two_part_question_answers_both_parts_each_with_its_source_and_one_disclaimer() -> None:
+    dispatcher = CollectingDispatcher()
+    events = run(make_tracker("ask_causes", text="what causes it and how do i massage it at home?"), dispatcher)
+    text = dispatcher.messages[0]["text"]
+    causes, home = GUIDE.get("causes"), GUIDE.get("home_massage")
+    assert text.index(causes.passage) < text.index(home.passage)
+    assert f"From the guide: {causes.heading}" in text and f"From the guide: {home.heading}" in text
+    assert text.count(POLICY.full_disclaimer) == 1 and text.endswith(POLICY.full_disclaimer)
+    assert slot(events, "topic") == "causes"
+
+
+@pytest.mark.parametrize("text", [
+    "what causes plantar fasciitis",
+    "i have flat feet and my heel hurts in the morning, what causes it",
+    "how do i massage my foot at home and should i do my calves too",
+])
+def test_single_questions_get_a_single_passage(text: str) -> None:
+    dispatcher = CollectingDispatcher()
+    run(make_tracker("ask_causes" if "cause" in text else "ask_home_massage", text=text), dispatcher)
+    assert dispatcher.messages[0]["text"].count("From the guide:") == 1
