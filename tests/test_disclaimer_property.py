@@ -1,8 +1,8 @@
 """Property: whatever path an answer takes, health information never goes out without the disclaimer.
 
-Drives action_answer through every intent of the domain, the fallback, and unknown intents, each combined
-with plain text, a red flag, a condition that needs caution and a diagnosis request, in a first and a
-later turn of a conversation.
+Drives action_answer through every intent of the domain, the fallback (and so retrieval), and unknown
+intents, each combined with plain text, a red flag, a condition that needs caution, a diagnosis request,
+a retrievable question, a two-part question and a follow-up, in a first and a later turn of a conversation.
 """
 from __future__ import annotations
 
@@ -25,6 +25,9 @@ MESSAGES = [
     ("my foot has gone numb and tingly", []),
     ("i'm pregnant, is this ok?", [{"entity": "condition", "value": "pregnant"}]),
     ("do i have plantar fasciitis?", []),
+    ("do flip flops cause it", []),  # answered by retrieval when the intent is nlu_fallback
+    ("what causes it and how do i massage it at home?", []),  # two-part question
+    ("tell me more", []),
 ]
 PASSAGES = [topic.passage for topic in GUIDE.topics.values()]
 
@@ -35,7 +38,7 @@ PASSAGES = [topic.passage for topic in GUIDE.topics.values()]
 def test_no_health_answer_without_disclaimer(intent, message, first: bool) -> None:
     text, entities = message
     dispatcher = CollectingDispatcher()
-    tracker = make_tracker(intent, text=text, entities=entities, slots={"disclaimer_shown": not first})
+    tracker = make_tracker(intent, text=text, entities=entities, slots={"disclaimer_shown": not first, "topic": "causes"})
     events = asyncio.run(ActionAnswer().run(dispatcher, tracker, {}))
     assert dispatcher.messages, "every message gets an answer"
     topic = [e["value"] for e in events if e.get("name") == "topic"][-1]
