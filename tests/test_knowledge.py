@@ -96,43 +96,18 @@ def test_invalid_yaml_is_named(tmp_path: Path) -> None:
         Guide.load(bad)
 
 
-def test_missing_field_is_named(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mutate, message", [
+    (lambda t: t["symptoms"].pop("passage"), r"topic 'symptoms': 'passage' is missing or empty"),
+    (lambda t: t["references"].update(passage="   "), r"topic 'references': 'passage' is missing or empty"),
+    (lambda t: t.pop("faq.time_to_results"), r"no passage for topic\(s\) faq\.time_to_results"),
+    (lambda t: t.update(surgery=dict(t["safety"], intent="ask_surgery")), r"topic\(s\) surgery are not in"),
+    (lambda t: t["symptoms"].update(intent="ask_what_is"), r"intent 'ask_what_is' is already used"),
+])
+def test_malformed_passages_are_reported_with_file_and_problem(tmp_path: Path, mutate, message: str) -> None:
     data = yaml.safe_load(PASSAGES_FILE.read_text())
-    del data["topics"]["symptoms"]["passage"]
+    mutate(data["topics"])
     path = write(tmp_path, "passages.yml", yaml.safe_dump(data))
-    with pytest.raises(KnowledgeError, match=r"topic 'symptoms': 'passage' is missing or empty"):
-        Guide.load(path)
-
-
-def test_empty_passage_is_rejected(tmp_path: Path) -> None:
-    data = yaml.safe_load(PASSAGES_FILE.read_text())
-    data["topics"]["references"]["passage"] = "   "
-    path = write(tmp_path, "passages.yml", yaml.safe_dump(data))
-    with pytest.raises(KnowledgeError, match=r"topic 'references': 'passage' is missing or empty"):
-        Guide.load(path)
-
-
-def test_topic_missing_from_passages_is_named(tmp_path: Path) -> None:
-    data = yaml.safe_load(PASSAGES_FILE.read_text())
-    del data["topics"]["faq.time_to_results"]
-    path = write(tmp_path, "passages.yml", yaml.safe_dump(data))
-    with pytest.raises(KnowledgeError, match=r"no passage for topic\(s\) faq\.time_to_results"):
-        Guide.load(path)
-
-
-def test_unknown_topic_is_rejected(tmp_path: Path) -> None:
-    data = yaml.safe_load(PASSAGES_FILE.read_text())
-    data["topics"]["surgery"] = dict(data["topics"]["safety"], intent="ask_surgery")
-    path = write(tmp_path, "passages.yml", yaml.safe_dump(data))
-    with pytest.raises(KnowledgeError, match=r"topic\(s\) surgery are not in"):
-        Guide.load(path)
-
-
-def test_duplicate_intent_is_rejected(tmp_path: Path) -> None:
-    data = yaml.safe_load(PASSAGES_FILE.read_text())
-    data["topics"]["symptoms"]["intent"] = "ask_what_is"
-    path = write(tmp_path, "passages.yml", yaml.safe_dump(data))
-    with pytest.raises(KnowledgeError, match=r"intent 'ask_what_is' is already used"):
+    with pytest.raises(KnowledgeError, match=r"passages\.yml: .*" + message):
         Guide.load(path)
 
 
