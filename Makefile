@@ -18,6 +18,8 @@ export TRACKER_STORE_URL ?= sqlite:///$(CURDIR)/var/conversations.db
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export SQLALCHEMY_SILENCE_UBER_WARNING ?= 1
 export RASA_TELEMETRY_ENABLED ?= false
+# Largest request body the server accepts (bytes); larger ones get 413.
+export SANIC_REQUEST_MAX_SIZE ?= 65536
 
 # What the trained model depends on: retrain only when one of these changed.
 TRAINING_INPUTS := config.yml domain.yml $(SPACY_MODEL)/meta.json \

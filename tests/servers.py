@@ -87,6 +87,7 @@ def running_bot(model: Path, workdir: Path, extra_env: Optional[Dict[str, str]] 
         TF_CPP_MIN_LOG_LEVEL="2",
         SQLALCHEMY_SILENCE_UBER_WARNING="1",
         RASA_TELEMETRY_ENABLED="false",
+        SANIC_REQUEST_MAX_SIZE="65536",
         **(extra_env or {}),
     )
     processes: List[subprocess.Popen] = []
