@@ -10,6 +10,7 @@ characters through. This channel keeps Rasa's handler and puts a check in front 
   from the bot (200), worded in credentials.yml;
 - control characters (other than new lines and tabs) are removed from the message.
 The request body size is limited by Sanic itself (SANIC_REQUEST_MAX_SIZE, see the Makefile): 413.
+Every message gets an answer within `reply_timeout` seconds (channels/guard.py).
 """
 from __future__ import annotations
 
@@ -23,10 +24,13 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from channels.guard import GUARD_DEFAULTS, guarded
+
 logger = logging.getLogger(__name__)
 
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 DEFAULTS: Dict[str, Any] = {
+    **GUARD_DEFAULTS,
     "max_message_chars": 2000,
     "max_sender_chars": 128,
     "empty_message_reply": "I didn't get a question there. Please type what you'd like to know about plantar fasciitis or its massage treatment.",
@@ -81,7 +85,7 @@ class ValidatingRestInput(RestInput):
         return response.json([{"recipient_id": sender, "text": text}])
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[None]]) -> Blueprint:
-        blueprint = super().blueprint(on_new_message)
+        blueprint = super().blueprint(guarded(on_new_message, self.settings))
 
         @blueprint.middleware("request")
         async def validate(request: Request) -> Optional[HTTPResponse]:

@@ -73,11 +73,28 @@ def wait_until(check, process: subprocess.Popen, what: str, log: Path, timeout: 
     raise RuntimeError(f"{what} did not start within {timeout:.0f}s; log {log}:\n{log.read_text()[-3000:]}")
 
 
+def start_action_server(port: int, log: Path, env: Optional[Dict[str, str]] = None) -> subprocess.Popen:
+    """The project's action server on a port (not waited for)."""
+    return subprocess.Popen(
+        [str(BIN / "rasa"), "run", "actions", "--actions", "actions", "--port", str(port)],
+        cwd=PROJECT_ROOT, env=env or dict(os.environ), stdout=log.open("w"), stderr=subprocess.STDOUT,
+    )
+
+
 @contextmanager
-def running_bot(model: Path, workdir: Path, extra_env: Optional[Dict[str, str]] = None) -> Iterator[BotServer]:
-    """Run both servers with a fresh SQLite tracker store under workdir; stop them afterwards."""
+def running_bot(
+    model: Path,
+    workdir: Path,
+    extra_env: Optional[Dict[str, str]] = None,
+    credentials: Path = PROJECT_ROOT / "credentials.yml",
+    with_action_server: bool = True,
+    fresh_store: bool = True,
+) -> Iterator[BotServer]:
+    """Run the Rasa server (and the action server) with a SQLite tracker store under workdir; stop them
+    afterwards. `extra_env` overrides settings (e.g. ACTION_ENDPOINT_URL to a server that is down)."""
     workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "conversations.db").unlink(missing_ok=True)  # every session starts with no conversations
+    if fresh_store:
+        (workdir / "conversations.db").unlink(missing_ok=True)  # start with no conversations
     action_port, rasa_port = free_port(), free_port()
     token = "test-token-" + os.urandom(8).hex()
     env = dict(
@@ -88,26 +105,25 @@ def running_bot(model: Path, workdir: Path, extra_env: Optional[Dict[str, str]] 
         SQLALCHEMY_SILENCE_UBER_WARNING="1",
         RASA_TELEMETRY_ENABLED="false",
         SANIC_REQUEST_MAX_SIZE="65536",
-        **(extra_env or {}),
     )
+    env.update(extra_env or {})
     processes: List[subprocess.Popen] = []
     try:
         action_log = workdir / "action-server.log"
-        action = subprocess.Popen(
-            [str(BIN / "rasa"), "run", "actions", "--actions", "actions", "--port", str(action_port)],
-            cwd=PROJECT_ROOT, env=env, stdout=action_log.open("w"), stderr=subprocess.STDOUT,
-        )
-        processes.append(action)
+        action = start_action_server(action_port, action_log, env) if with_action_server else None
+        if action:
+            processes.append(action)
         rasa_log = workdir / "rasa-server.log"
         rasa = subprocess.Popen(
             [str(BIN / "rasa"), "run", "--model", str(model), "--endpoints", "endpoints.yml",
-             "--credentials", "credentials.yml", "--enable-api", "--auth-token", token,
+             "--credentials", str(credentials), "--enable-api", "--auth-token", token,
              "--interface", "127.0.0.1", "--port", str(rasa_port)],
             cwd=PROJECT_ROOT, env=env, stdout=rasa_log.open("w"), stderr=subprocess.STDOUT,
         )
         processes.append(rasa)
         action_url = f"http://127.0.0.1:{action_port}"
-        wait_until(lambda: requests.get(f"{action_url}/health", timeout=2).ok, action, "action server", action_log)
+        if action:
+            wait_until(lambda: requests.get(f"{action_url}/health", timeout=2).ok, action, "action server", action_log)
         url = f"http://127.0.0.1:{rasa_port}"
         wait_until(
             lambda: requests.get(f"{url}/status", params={"token": token}, timeout=2).json().get("model_file"),
