@@ -16,7 +16,9 @@ if [ "$mode" = serve ] && [ -z "${RASA_TOKEN:-}" ]; then
   exit 2
 fi
 
-"$bin/rasa" run actions --actions actions --port "$action_port" > var/action-server.log 2>&1 &
+# SANIC_REQUEST_MAX_SIZE limits what the public Rasa server accepts; the action server receives whole
+# trackers from it, which outgrow that limit in long conversations, so it keeps Sanic's default.
+env -u SANIC_REQUEST_MAX_SIZE "$bin/rasa" run actions --actions actions --port "$action_port" > var/action-server.log 2>&1 &
 action_pid=$!
 trap 'kill $action_pid 2>/dev/null || true' EXIT
 echo "Starting the action server on port $action_port (log: var/action-server.log) ..."

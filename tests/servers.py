@@ -74,10 +74,14 @@ def wait_until(check, process: subprocess.Popen, what: str, log: Path, timeout: 
 
 
 def start_action_server(port: int, log: Path, env: Optional[Dict[str, str]] = None) -> subprocess.Popen:
-    """The project's action server on a port (not waited for)."""
+    """The project's action server on a port (not waited for).
+
+    The request-size limit is for the public Rasa server only: the action server receives whole trackers,
+    which outgrow it in long conversations (as scripts/run.sh does)."""
+    env = {k: v for k, v in (env or os.environ).items() if k != "SANIC_REQUEST_MAX_SIZE"}
     return subprocess.Popen(
         [str(BIN / "rasa"), "run", "actions", "--actions", "actions", "--port", str(port)],
-        cwd=PROJECT_ROOT, env=env or dict(os.environ), stdout=log.open("w"), stderr=subprocess.STDOUT,
+        cwd=PROJECT_ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
     )
 
 
