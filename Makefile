@@ -14,6 +14,8 @@ export ACTION_PORT ?= 5055
 export RASA_PORT ?= 5005
 export CORS_ORIGINS ?= http://localhost:8080
 export ACTION_ENDPOINT_URL ?= http://localhost:$(ACTION_PORT)/webhook
+# Shared secret between the Rasa server and the action server; scripts/run.sh makes one per run if empty.
+export ACTION_SERVER_TOKEN ?=
 export TRACKER_STORE_URL ?= sqlite:///$(CURDIR)/var/conversations.db
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export SQLALCHEMY_SILENCE_UBER_WARNING ?= 1

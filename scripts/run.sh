@@ -16,9 +16,16 @@ if [ "$mode" = serve ] && [ -z "${RASA_TOKEN:-}" ]; then
   exit 2
 fi
 
+# The action server only answers the Rasa server: a shared token (random for this run unless set; the
+# Rasa server sends it, see endpoints.yml), and it listens on ACTION_HOST (loopback unless set).
+if [ -z "${ACTION_SERVER_TOKEN:-}" ]; then
+  ACTION_SERVER_TOKEN=$("$bin/python" -c 'import secrets; print(secrets.token_hex(16))')
+fi
+export ACTION_SERVER_TOKEN
 # SANIC_REQUEST_MAX_SIZE limits what the public Rasa server accepts; the action server receives whole
 # trackers from it, which outgrow that limit in long conversations, so it keeps Sanic's default.
-env -u SANIC_REQUEST_MAX_SIZE "$bin/rasa" run actions --actions actions --port "$action_port" > var/action-server.log 2>&1 &
+env -u SANIC_REQUEST_MAX_SIZE SANIC_HOST="${ACTION_HOST:-127.0.0.1}" \
+  "$bin/python" -m actions --actions actions --port "$action_port" > var/action-server.log 2>&1 &
 action_pid=$!
 trap 'kill $action_pid 2>/dev/null || true' EXIT
 echo "Starting the action server on port $action_port (log: var/action-server.log) ..."

@@ -35,6 +35,7 @@ class BotServer:
     url: str
     token: str
     action_url: str
+    action_token: str
 
     def send(self, sender: str, message: str, timeout: float = 30) -> List[Dict]:
         """Send a message through the REST channel and return the bot's messages."""
@@ -79,8 +80,9 @@ def start_action_server(port: int, log: Path, env: Optional[Dict[str, str]] = No
     The request-size limit is for the public Rasa server only: the action server receives whole trackers,
     which outgrow it in long conversations (as scripts/run.sh does)."""
     env = {k: v for k, v in (env or os.environ).items() if k != "SANIC_REQUEST_MAX_SIZE"}
+    env.setdefault("SANIC_HOST", "127.0.0.1")
     return subprocess.Popen(
-        [str(BIN / "rasa"), "run", "actions", "--actions", "actions", "--port", str(port)],
+        [str(BIN / "python"), "-m", "actions", "--actions", "actions", "--port", str(port)],
         cwd=PROJECT_ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
     )
 
@@ -101,6 +103,7 @@ def running_bot(
         (workdir / "conversations.db").unlink(missing_ok=True)  # start with no conversations
     action_port, rasa_port = free_port(), free_port()
     token = "test-token-" + os.urandom(8).hex()
+    action_token = "action-token-" + os.urandom(8).hex()
     env = dict(
         os.environ,
         ACTION_ENDPOINT_URL=f"http://127.0.0.1:{action_port}/webhook",
@@ -108,6 +111,7 @@ def running_bot(
         TF_CPP_MIN_LOG_LEVEL="2",
         SQLALCHEMY_SILENCE_UBER_WARNING="1",
         RASA_TELEMETRY_ENABLED="false",
+        ACTION_SERVER_TOKEN=action_token,
         SANIC_REQUEST_MAX_SIZE="65536",
     )
     env.update(extra_env or {})
@@ -133,7 +137,7 @@ def running_bot(
             lambda: requests.get(f"{url}/status", params={"token": token}, timeout=2).json().get("model_file"),
             rasa, "Rasa server", rasa_log,
         )
-        yield BotServer(url=url, token=token, action_url=action_url)
+        yield BotServer(url=url, token=token, action_url=action_url, action_token=env["ACTION_SERVER_TOKEN"])
     finally:
         for process in reversed(processes):
             process.terminate()

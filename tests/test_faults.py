@@ -3,6 +3,7 @@ bounded time, and nothing is lost (channels/guard.py, SQL tracker store)."""
 from __future__ import annotations
 
 import http.server
+import os
 import threading
 import time
 from pathlib import Path
@@ -28,7 +29,8 @@ def test_action_server_down_gets_a_polite_reply_then_recovers(trained_model: Pat
         messages = bot.send("fault-down", "what causes plantar fasciitis")
         assert UNAVAILABLE in messages[0]["text"]
         assert time.monotonic() - started < 20
-        action = start_action_server(port, workdir / "late-action-server.log")
+        action = start_action_server(port, workdir / "late-action-server.log",
+                                     dict(os.environ, ACTION_SERVER_TOKEN=bot.action_token))
         try:
             wait_until(lambda: requests.get(f"http://127.0.0.1:{port}/health", timeout=2).ok,
                        action, "action server", workdir / "late-action-server.log")
