@@ -85,3 +85,43 @@ def test_the_http_api_refuses_requests_without_the_token(bot) -> None:
     assert requests.post(f"{bot.url}/model/parse", json={"text": "hi"}, timeout=10).status_code == 401
     wrong = requests.get(f"{bot.url}/conversations/anyone/tracker", params={"token": "wrong"}, timeout=10)
     assert wrong.status_code == 401
+
+
+# Rasa's HTTP API (with the token): bad bodies get 400 and a reason (channels/http_api.py), never 500.
+API_BAD_BODIES = [
+    ("parse: not json", "/model/parse", "{bad"),
+    ("parse: no text", "/model/parse", {}),
+    ("parse: number text", "/model/parse", {"text": 5}),
+    ("parse: empty text", "/model/parse", {"text": "  "}),
+    ("parse: a list", "/model/parse", ["hi"]),
+    ("messages: number text", "/conversations/api-bad/messages", {"text": 5, "sender": "user"}),
+    ("messages: not json", "/conversations/api-bad/messages", "{bad"),
+    ("execute: unknown action", "/conversations/api-bad/execute", {"name": "action_nope"}),
+    ("execute: number name", "/conversations/api-bad/execute", {"name": 3}),
+    ("trigger: no name", "/conversations/api-bad/trigger_intent", {}),
+]
+
+
+@pytest.mark.parametrize("name, path, body", API_BAD_BODIES, ids=[c[0] for c in API_BAD_BODIES])
+def test_http_api_bad_bodies_get_400_with_a_reason(bot, name: str, path: str, body) -> None:
+    requests.post(f"{bot.url}/conversations/api-bad/messages", params={"token": bot.token},
+                  json={"text": "hi", "sender": "user"}, timeout=60).raise_for_status()  # it exists
+    data = body if isinstance(body, str) else json.dumps(body)
+    reply = requests.post(f"{bot.url}{path}", params={"token": bot.token}, data=data,
+                          headers={"Content-Type": "application/json"}, timeout=60)
+    assert reply.status_code == 400, reply.text
+    assert reply.json()["message"]
+
+
+def test_http_api_without_the_token_is_refused_whatever_the_body(bot) -> None:
+    reply = requests.post(f"{bot.url}/model/parse", data="{bad", timeout=10)
+    assert reply.status_code == 401
+
+
+def test_http_api_still_answers_good_calls(bot) -> None:
+    parsed = bot.parse("what causes plantar fasciitis")
+    assert parsed["intent"]["name"] == "ask_causes"
+    assert bot.parse("my heel hurts " * 700)["intent"]["name"]  # 10,000 characters: parsed, no error
+    reply = requests.post(f"{bot.url}/conversations/api-good/messages", params={"token": bot.token},
+                          json={"text": "hello", "sender": "user"}, timeout=60)
+    assert reply.status_code == 200 and reply.json()["latest_message"]["text"] == "hello"
