@@ -27,7 +27,7 @@ export SANIC_REQUEST_MAX_SIZE ?= 65536
 TRAINING_INPUTS := config.yml domain.yml $(SPACY_MODEL)/meta.json \
 	$(shell find data/nlu data/rules data/stories -name '*.yml' 2>/dev/null)
 
-.PHONY: help setup chat serve train test evaluate spacy-model constraints clean
+.PHONY: help setup chat serve train test bench evaluate spacy-model constraints clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -40,6 +40,9 @@ serve: $(MODEL) ## Run the bot on port 5005: REST + socketio channels and the HT
 
 test: $(MODEL) ## Set everything up, then run all tests (validation, unit, NLU held-out, stories, end-to-end)
 	$(BIN)/pytest
+
+bench: $(MODEL) ## Throughput and latency vs. Rasa's default config and the NLU floor (~10 min, docs/benchmarks.md)
+	$(BIN)/python benchmarks/bench.py
 
 evaluate: $(MODEL) ## Answer quality on tests/evaluation/ vs. Rasa's default config and retrieval alone (~10 min)
 	$(BIN)/python benchmarks/evaluate.py

@@ -36,6 +36,7 @@ class BotServer:
     token: str
     action_url: str
     action_token: str
+    rasa_pid: int = 0
 
     def send(self, sender: str, message: str, timeout: float = 30) -> List[Dict]:
         """Send a message through the REST channel and return the bot's messages."""
@@ -137,7 +138,8 @@ def running_bot(
             lambda: requests.get(f"{url}/status", params={"token": token}, timeout=2).json().get("model_file"),
             rasa, "Rasa server", rasa_log,
         )
-        yield BotServer(url=url, token=token, action_url=action_url, action_token=env["ACTION_SERVER_TOKEN"])
+        yield BotServer(url=url, token=token, action_url=action_url, action_token=env["ACTION_SERVER_TOKEN"],
+                        rasa_pid=rasa.pid)
     finally:
         for process in reversed(processes):
             process.terminate()
