@@ -38,6 +38,11 @@ chat: $(MODEL) ## Talk to the bot in this terminal (sets everything up first)
 serve: $(MODEL) ## Run the bot on port 5005: REST + socketio channels and the HTTP API (needs RASA_TOKEN)
 	scripts/run.sh serve
 
+# Telegram without a public URL (docs/telegram.md): needs TELEGRAM_TOKEN and TELEGRAM_SECRET_TOKEN, as `make serve`.
+.PHONY: telegram-poll
+telegram-poll: $(VENV)/.installed ## Long-poll Telegram and pass updates to the bot of `make serve` (docs/telegram.md)
+	$(BIN)/python scripts/telegram_poll.py
+
 test: $(MODEL) ## Set everything up, then run all tests (validation, unit, NLU held-out, stories, end-to-end)
 	$(BIN)/pytest
 

@@ -1,0 +1,448 @@
+"""Telegram channel of the project: webhook that verifies Telegram's secret header, answers via the Bot API.
+
+Why not Rasa 3.6's own `rasa.core.channels.telegram`:
+- it authenticates an update only by calling Telegram's getMe on *every* message and comparing the bot's
+  name, which anyone can read: a forged POST to the webhook is processed as long as Telegram answers getMe.
+  This channel compares `X-Telegram-Bot-Api-Secret-Token` (set with setWebhook's `secret_token`) in
+  constant time and answers 403 before anything else happens; getMe is called once, at start;
+- it reads its token from credentials.yml, where `${VAR}` fails when the variable is unset, so `make serve`
+  would need Telegram secrets. This channel reads its settings from the environment and stays disabled
+  (webhook 503, one log line) when TELEGRAM_TOKEN is unset;
+- it calls setWebhook with `asyncio.run` while Rasa builds its blueprints (a failure to reach Telegram stops
+  the server) and has no way to point at another API server, so it cannot be tested against a fake;
+- it answers stickers, photos and voice notes with silence, splits answers at blank lines into several
+  messages and does not answer callback queries (the button keeps spinning in the client).
+
+One code path handles both modes: in long-polling mode `scripts/telegram_poll.py` fetches updates with
+getUpdates and posts each to this webhook with the secret header, as Telegram would.
+"""
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import os
+import re
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Text, Tuple
+
+import aiohttp
+from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
+from sanic import Blueprint, Sanic, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from channels.guard import GUARD_DEFAULTS, guarded
+from channels.rest import clean_text
+
+logger = logging.getLogger(__name__)
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+WEBHOOK_PATH = "/webhooks/telegram/webhook"
+# The update types the bot handles; setWebhook and getUpdates ask Telegram for these only.
+ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
+DEFAULT_API_URL = "https://api.telegram.org"
+MAX_MESSAGE_UTF16 = 4096  # sendMessage: "1-4096 characters after entities parsing" (UTF-16 code units)
+MAX_CALLBACK_DATA_BYTES = 64  # InlineKeyboardButton.callback_data: 1-64 bytes
+TOKEN_FORMAT = re.compile(r"^\d+:[A-Za-z0-9_-]+$")
+# setWebhook's secret_token: 1-256 characters A-Z, a-z, 0-9, _ and -. We also ask for at least 16.
+SECRET_FORMAT = re.compile(r"^[A-Za-z0-9_-]{16,256}$")
+COMMAND = re.compile(r"^/([A-Za-z0-9_]+)(?:@([A-Za-z0-9_]+))?(?:\s|$)")
+
+# Non-secret settings; credentials.yml may override each (wording, timeouts).
+DEFAULTS: Dict[str, Any] = {
+    **GUARD_DEFAULTS,
+    "max_message_chars": 2000,
+    "api_timeout": 10,
+    # A 429 from Telegram is retried once after its retry_after, if that is at most this many seconds.
+    "max_retry_after": 5,
+    # Telegram commands and the text sent into Rasa for each ("/greet" triggers the intent greet).
+    "commands": {"start": "/greet", "help": "/help"},
+    "non_text_reply": "Thanks for the {kind}! I can only read text, though. Please type your question about "
+                      "plantar fasciitis or its massage treatment, or send /help to see what I can answer.",
+    "unknown_command_reply": "I don't know that command. Send /help to see what I can answer, or just type your question.",
+    "empty_message_reply": "I didn't get a question there. Please type what you'd like to know about plantar fasciitis or its massage treatment.",
+    "too_long_reply": "Sorry, that message is too long for me. Please ask your question in a few sentences (at most {limit} characters).",
+    # What a message that is not text is called in non_text_reply (Telegram's Message field -> words).
+    "media_names": {
+        "sticker": "sticker", "photo": "photo", "voice": "voice message", "video_note": "video message",
+        "video": "video", "audio": "audio", "animation": "GIF", "document": "file", "location": "location",
+        "venue": "location", "contact": "contact", "poll": "poll", "dice": "dice", "game": "game",
+        "story": "story",
+    },
+    "other_media_name": "message",
+}
+
+
+@dataclass(frozen=True)
+class TelegramConfig:
+    """The channel's secrets and addresses, from environment variables only (never from committed files)."""
+
+    token: str = field(default="", repr=False)
+    bot_name: str = ""
+    webhook_url: str = ""
+    secret_token: str = field(default="", repr=False)
+    api_url: str = DEFAULT_API_URL
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> "TelegramConfig":
+        return cls(
+            token=env.get("TELEGRAM_TOKEN", "").strip(),
+            bot_name=env.get("TELEGRAM_BOT_NAME", "").strip().lstrip("@"),
+            webhook_url=env.get("TELEGRAM_WEBHOOK_URL", "").strip(),
+            secret_token=env.get("TELEGRAM_SECRET_TOKEN", "").strip(),
+            api_url=(env.get("TELEGRAM_API_URL", "").strip() or DEFAULT_API_URL).rstrip("/"),
+        )
+
+    def problem(self) -> Optional[str]:
+        """Why the channel cannot run with this configuration, or None. Without a valid secret the webhook
+        could not tell Telegram's updates from forged ones, so the channel refuses to run rather than
+        making one up (a generated secret would differ between restarts, replicas and the poller)."""
+        if not self.token:
+            return "TELEGRAM_TOKEN is not set"
+        if not TOKEN_FORMAT.match(self.token):
+            return "TELEGRAM_TOKEN does not look like a bot token from BotFather (<digits>:<letters>)"
+        if not self.secret_token:
+            return "TELEGRAM_SECRET_TOKEN is not set (make one with: openssl rand -hex 32)"
+        if not SECRET_FORMAT.match(self.secret_token):
+            return "TELEGRAM_SECRET_TOKEN must be 16-256 characters of A-Z, a-z, 0-9, _ and - (e.g. openssl rand -hex 32)"
+        return None
+
+    def secret_matches(self, offered: Optional[str]) -> bool:
+        """Constant-time comparison of a request's secret header with ours; a missing header never matches."""
+        if not offered or not self.secret_token:
+            return False
+        return hmac.compare_digest(offered.encode("utf-8"), self.secret_token.encode("utf-8"))
+
+
+class BotApiError(Exception):
+    """A Bot API call that failed: Telegram said no, or could not be reached."""
+
+    def __init__(self, method: str, description: str, code: Optional[int] = None) -> None:
+        super().__init__(f"{method} failed: {description}" + (f" ({code})" if code else ""))
+        self.method, self.description, self.code = method, description, code
+
+
+class BotApi:
+    """The few Bot API methods the channel needs, as JSON POSTs to `<api_url>/bot<token>/<method>`.
+
+    A small client of our own rather than aiogram 2.x's Bot: that one validates and parses every object,
+    binds its session to the loop it was first used in, and adds nothing we need for five methods."""
+
+    def __init__(self, config: TelegramConfig, timeout: float = 10, max_retry_after: float = 5) -> None:
+        self.config = config
+        self.timeout = aiohttp.ClientTimeout(total=timeout)
+        self.max_retry_after = max_retry_after
+        self._session: Optional[aiohttp.ClientSession] = None
+
+    def _hide_token(self, text: str) -> str:
+        return text.replace(self.config.token, "<token>") if self.config.token else text
+
+    async def call(self, method: str, **params: Any) -> Any:
+        """The method's `result`; BotApiError if Telegram answers `ok: false` or cannot be reached."""
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=self.timeout)
+        url = f"{self.config.api_url}/bot{self.config.token}/{method}"
+        payload = {key: value for key, value in params.items() if value is not None}
+        for attempt in (1, 2):
+            try:
+                async with self._session.post(url, json=payload) as reply:
+                    body = await reply.json(content_type=None)
+            except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as error:
+                raise BotApiError(method, self._hide_token(f"{type(error).__name__}: {error}")) from None
+            if not isinstance(body, dict):
+                raise BotApiError(method, "the answer is not a JSON object", reply.status)
+            if body.get("ok"):
+                return body.get("result")
+            retry_after = (body.get("parameters") or {}).get("retry_after")
+            if body.get("error_code") == 429 and attempt == 1 and isinstance(retry_after, (int, float)) \
+                    and retry_after <= self.max_retry_after:
+                logger.warning("Telegram asks to wait %s s before %s; retrying once", retry_after, method)
+                await asyncio.sleep(retry_after)
+                continue
+            raise BotApiError(method, str(body.get("description", "no description")), body.get("error_code"))
+        raise AssertionError("unreachable")
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+def utf16_len(text: str) -> int:
+    """Length as Telegram counts it: UTF-16 code units (an emoji outside the BMP counts 2)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def split_text(text: str, limit: int = MAX_MESSAGE_UTF16) -> List[str]:
+    """The text in pieces Telegram accepts, cut at a paragraph break, else a line break, else a space.
+
+    Long guide answers plus the disclaimer can exceed the limit; each piece keeps whole paragraphs where it
+    can, so the source line and the disclaimer stay together at the end."""
+    rest = text.strip()
+    pieces: List[str] = []
+    while utf16_len(rest) > limit:
+        fits, units = 0, 0
+        for index, char in enumerate(rest):  # the longest prefix within the limit
+            units += 2 if ord(char) > 0xFFFF else 1
+            if units > limit:
+                fits = index
+                break
+        cut = -1
+        for separator in ("\n\n", "\n", " "):
+            cut = rest.rfind(separator, 0, fits + 1)
+            if cut > fits // 2:
+                break
+        if cut <= fits // 2:
+            cut = fits  # no good break: a hard cut
+        pieces.append(rest[:cut].rstrip())
+        rest = rest[cut:].strip()
+    if rest:
+        pieces.append(rest)
+    return pieces
+
+
+def inline_keyboard(buttons: List[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+    """Rasa buttons as an inline keyboard, one button per row (labels are a few words long).
+
+    callback_data is the button's payload (e.g. "/ask_causes"); a pressed button sends it back as a
+    callback_query, which the channel hands to Rasa as the user's message."""
+    rows = []
+    for button in buttons:
+        title, payload = str(button.get("title") or ""), str(button.get("payload") or button.get("title") or "")
+        if not title or not payload or len(payload.encode("utf-8")) > MAX_CALLBACK_DATA_BYTES:
+            logger.warning("Skipping a button Telegram cannot carry (title %r, payload %r)", title, payload)
+            continue
+        rows.append([{"text": title, "callback_data": payload}])
+    return {"inline_keyboard": rows} if rows else None
+
+
+class TelegramOutput(OutputChannel):
+    """Sends the bot's messages with sendMessage: long texts split, buttons as an inline keyboard."""
+
+    @classmethod
+    def name(cls) -> Text:
+        return "telegram"
+
+    def __init__(self, api: BotApi) -> None:
+        self.api = api
+
+    @staticmethod
+    def chat_id(recipient_id: Text) -> Any:
+        """Rasa's sender id is the chat id as text; the Bot API wants the number back."""
+        recipient = str(recipient_id)
+        return int(recipient) if re.fullmatch(r"-?\d+", recipient) else recipient
+
+    async def _send(self, recipient_id: Text, text: Text, keyboard: Optional[Dict[str, Any]] = None) -> None:
+        pieces = split_text(text or "")
+        if not pieces:
+            logger.warning("Not sending an empty message to chat %s", recipient_id)
+            return
+        for number, piece in enumerate(pieces, start=1):
+            markup = keyboard if number == len(pieces) else None  # the keyboard goes under the last piece
+            await self.api.call("sendMessage", chat_id=self.chat_id(recipient_id), text=piece, reply_markup=markup)
+
+    async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
+        await self._send(recipient_id, text)
+
+    async def send_text_with_buttons(
+        self, recipient_id: Text, text: Text, buttons: List[Dict[Text, Any]], **kwargs: Any
+    ) -> None:
+        await self._send(recipient_id, text, inline_keyboard(buttons))
+
+
+@dataclass
+class Incoming:
+    """What an update asks of the bot: a text for Rasa, and/or a kind of message it cannot read."""
+
+    chat_id: int
+    text: Optional[str] = None
+    media: Optional[str] = None  # Telegram's field name for a message that is not text (sticker, photo...)
+    callback_query_id: Optional[str] = None
+    edited: bool = False
+
+
+def read_update(update: Dict[str, Any]) -> Optional[Incoming]:
+    """The chat and content of an update, or None for updates no user is waiting on (e.g. my_chat_member).
+
+    An edited message is answered like a new one: the user corrected their question, so the corrected
+    question is what they want answered. A caption of a photo or file counts as its text."""
+    query = update.get("callback_query")
+    if isinstance(query, dict):
+        chat = ((query.get("message") or {}).get("chat") or query.get("from") or {})
+        if not isinstance(chat.get("id"), int):
+            return None
+        return Incoming(chat_id=chat["id"], text=str(query.get("data") or ""), callback_query_id=str(query.get("id")))
+    for key_name, edited in (("message", False), ("edited_message", True)):
+        message = update.get(key_name)
+        if not isinstance(message, dict):
+            continue
+        chat = message.get("chat") or {}
+        if not isinstance(chat.get("id"), int):
+            return None
+        text = message.get("text")
+        if isinstance(text, str):
+            return Incoming(chat_id=chat["id"], text=text, edited=edited)
+        media = next((key for key in DEFAULTS["media_names"] if key in message), None)
+        if media is None:
+            if any(key in message for key in ("new_chat_members", "left_chat_member", "pinned_message",
+                                                "new_chat_title", "group_chat_created", "migrate_to_chat_id")):
+                return None  # service messages: nobody asked anything
+            media = "other"
+        caption = message.get("caption")
+        return Incoming(chat_id=chat["id"], media=media, edited=edited,
+                        text=caption if isinstance(caption, str) and caption.strip() else None)
+    return None
+
+
+class TelegramInput(InputChannel):
+    """`POST /webhooks/telegram/webhook`: updates from Telegram (or the long-polling script), verified by the
+    secret header, answered through the guard of channels/guard.py (an answer within `reply_timeout`)."""
+
+    @classmethod
+    def name(cls) -> Text:
+        return "telegram"
+
+    def __init__(self, settings: Optional[Dict[str, Any]] = None, config: Optional[TelegramConfig] = None) -> None:
+        self.settings = {**DEFAULTS, **(settings or {})}
+        self.config = config or TelegramConfig.from_env()
+        self.disabled_reason = self.config.problem()
+        self.api = BotApi(self.config, float(self.settings["api_timeout"]), float(self.settings["max_retry_after"]))
+        self.seen_updates: "OrderedDict[int, None]" = OrderedDict()
+        if self.disabled_reason:
+            log = logger.info if not self.config.token else logger.error
+            log("Telegram channel disabled: %s; its webhook answers 503.", self.disabled_reason)
+
+    @classmethod
+    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "TelegramInput":
+        return cls(credentials)
+
+    def get_output_channel(self) -> TelegramOutput:
+        return TelegramOutput(self.api)
+
+    def first_time(self, update_id: Any) -> bool:
+        """False for an update already handled: Telegram delivers again when it missed our answer."""
+        if not isinstance(update_id, int):
+            return True
+        if update_id in self.seen_updates:
+            return False
+        self.seen_updates[update_id] = None
+        while len(self.seen_updates) > 2048:
+            self.seen_updates.popitem(last=False)
+        return True
+
+    async def start(self) -> None:
+        """At server start: getMe once (checks token and name), setWebhook when a public URL is configured.
+        Failures are logged, never fatal: the other channels keep working."""
+        try:
+            me = await self.api.call("getMe")
+            username = (me or {}).get("username", "")
+            logger.info("Telegram bot @%s is ready", username)
+            if self.config.bot_name and username and username.lower() != self.config.bot_name.lower():
+                logger.warning("TELEGRAM_BOT_NAME is %s but the token belongs to @%s", self.config.bot_name, username)
+        except BotApiError as error:
+            logger.error("Could not reach Telegram at start (%s); the webhook still answers updates", error)
+        if not self.config.webhook_url:
+            logger.info("TELEGRAM_WEBHOOK_URL is not set: no webhook registered (long polling: make telegram-poll)")
+            return
+        try:
+            await self.api.call("setWebhook", url=self.config.webhook_url, secret_token=self.config.secret_token,
+                                allowed_updates=ALLOWED_UPDATES)
+            logger.info("Telegram webhook set to %s", self.config.webhook_url)
+        except BotApiError as error:
+            logger.error("Could not set the Telegram webhook to %s: %s", self.config.webhook_url, error)
+
+    async def reply(self, chat_id: int, text: str) -> None:
+        """A reply from the channel itself (not from Rasa), e.g. to a sticker; failures are logged."""
+        try:
+            await self.api.call("sendMessage", chat_id=chat_id, text=text)
+        except BotApiError as error:
+            logger.error("Could not send a reply to chat %s: %s", chat_id, error)
+
+    def text_for_rasa(self, incoming: Incoming) -> Tuple[Optional[str], Optional[str]]:
+        """(text to send into Rasa, or None; the channel's own reply, or None) for a text or command."""
+        text = clean_text(incoming.text or "").strip()
+        if incoming.callback_query_id is None and text.startswith("/"):
+            command = COMMAND.match(text)
+            if command and command.group(2) and self.config.bot_name \
+                    and command.group(2).lower() != self.config.bot_name.lower():
+                return None, None  # a command for another bot in a group
+            commands = self.settings["commands"]
+            if command and command.group(1).lower() in commands:
+                return commands[command.group(1).lower()], None
+            return None, self.settings["unknown_command_reply"]
+        if not text:
+            return None, self.settings["empty_message_reply"]
+        limit = int(self.settings["max_message_chars"])
+        if len(text) > limit:
+            return None, self.settings["too_long_reply"].format(limit=limit)
+        return text, None
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        blueprint = Blueprint("project_telegram_webhook", __name__)
+        handle = guarded(on_new_message, self.settings)
+
+        @blueprint.listener("after_server_start")
+        async def started(app: Sanic, _loop: Any) -> None:
+            if not self.disabled_reason:
+                app.add_task(self.start())
+
+        @blueprint.listener("after_server_stop")
+        async def stopped(_app: Sanic, _loop: Any) -> None:
+            await self.api.close()
+
+        @blueprint.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            if self.disabled_reason:
+                return response.json({"status": "disabled", "reason": self.disabled_reason}, status=503)
+            return response.json({"status": "ok", "webhook": bool(self.config.webhook_url)})
+
+        @blueprint.route("/webhook", methods=["POST"])
+        async def webhook(request: Request) -> HTTPResponse:
+            if self.disabled_reason:
+                return response.json({"ok": False, "description": "Telegram channel disabled"}, status=503)
+            if not self.config.secret_matches(request.headers.get(SECRET_HEADER)):
+                logger.warning("Rejected a Telegram update from %s: missing or wrong secret token", request.ip)
+                return response.json({"ok": False, "description": "Forbidden"}, status=403)
+            try:
+                update = request.json
+            except Exception:  # Sanic raises for a body that is not JSON
+                update = None
+            if not isinstance(update, dict) or not isinstance(update.get("update_id"), int):
+                return response.json({"ok": False, "description": "Not a Telegram update"}, status=400)
+            if not self.first_time(update["update_id"]):
+                logger.info("Update %s was already handled; ignoring the repeat", update["update_id"])
+                return response.json({"ok": True})
+            await self.handle_update(update, handle, request)
+            return response.json({"ok": True})  # 200 even if sending failed: a retry would repeat the answer
+
+        return blueprint
+
+    async def handle_update(
+        self, update: Dict[str, Any], handle: Callable[[UserMessage], Awaitable[None]], request: Request
+    ) -> None:
+        incoming = read_update(update)
+        if incoming is None:
+            logger.debug("Update %s has nothing to answer", update.get("update_id"))
+            return
+        if incoming.callback_query_id:
+            try:  # stops the client's progress indicator on the pressed button
+                await self.api.call("answerCallbackQuery", callback_query_id=incoming.callback_query_id)
+            except BotApiError as error:
+                logger.warning("Could not answer callback query: %s", error)
+        if incoming.media:
+            names = self.settings["media_names"]
+            kind = names.get(incoming.media, self.settings["other_media_name"])
+            await self.reply(incoming.chat_id, self.settings["non_text_reply"].format(kind=kind))
+            if incoming.text is None:
+                return
+        text, own_reply = self.text_for_rasa(incoming)
+        if own_reply:
+            await self.reply(incoming.chat_id, own_reply)
+        if text is None:
+            return
+        await handle(UserMessage(
+            text, self.get_output_channel(), str(incoming.chat_id), input_channel=self.name(),
+            message_id=f"telegram-{update['update_id']}", metadata=self.get_metadata(request),
+        ))
