@@ -1,0 +1,397 @@
+"""Telegram channel (channels/telegram.py) and long polling (scripts/telegram_poll.py) against a fake Bot API.
+
+The bot is started once for the module with TELEGRAM_* pointing at tests/fake_telegram.py on loopback.
+Updates are POSTed to the webhook as Telegram posts them, with the secret the bot registered through
+setWebhook; what the bot sent back is read from the fake's call log, which is saved to
+tests/output/telegram/fake-telegram-log.json.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import secrets
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional
+
+import pytest
+import requests
+import yaml
+
+from channels.telegram import (
+    DEFAULTS, MAX_MESSAGE_UTF16, SECRET_HEADER, WEBHOOK_PATH, BotApi, TelegramConfig, TelegramInput, TelegramOutput,
+    inline_keyboard, read_update, split_text, utf16_len,
+)
+from tests.conftest import OUTPUT_DIR, PROJECT_ROOT
+from tests.fake_telegram import FakeTelegram, Updates
+
+e2e = pytest.mark.e2e
+
+TOKEN = "424242:TEST-fake_token-for-tests"
+BOT_NAME = "plantar_test_bot"
+PUBLIC_URL = "https://bot.example.test" + WEBHOOK_PATH  # what the bot registers; Telegram needs HTTPS
+OUT = OUTPUT_DIR / "telegram"
+SETTINGS = yaml.safe_load((PROJECT_ROOT / "credentials.yml").read_text())["channels.telegram.TelegramInput"]
+POLICY = yaml.safe_load((PROJECT_ROOT / "data" / "safety" / "policy.yml").read_text())
+TOPICS = yaml.safe_load((PROJECT_ROOT / "data" / "guide" / "passages.yml").read_text())["topics"]
+HEADING_OF_INTENT = {topic["intent"]: topic["heading"] for topic in TOPICS.values()}
+
+
+def flat(text: str) -> str:
+    """Whitespace-insensitive form, for comparing with YAML's folded strings."""
+    return " ".join(text.split())
+
+
+FULL_DISCLAIMER = flat(POLICY["disclaimer"]["full"])
+SHORT_DISCLAIMER = flat(POLICY["disclaimer"]["short"])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Unit tests: no servers.
+
+def test_long_answers_are_split_within_telegram_limit_at_paragraphs() -> None:
+    paragraph = "Massage the arch slowly with your thumbs 🦶 and breathe. " * 30  # ~1700 units, emoji count 2
+    text = "\n\n".join([paragraph.strip()] * 6 + ["From the guide: Home massage", FULL_DISCLAIMER])
+    pieces = split_text(text)
+    assert len(pieces) > 1
+    assert all(0 < utf16_len(piece) <= MAX_MESSAGE_UTF16 for piece in pieces)
+    assert flat(" ".join(pieces)) == flat(text)  # nothing lost or repeated
+    assert pieces[-1].endswith(FULL_DISCLAIMER)
+    assert all(not piece.startswith(" ") for piece in pieces)
+    unbroken = "x" * 10_000  # no place to break: hard cuts
+    assert [utf16_len(p) for p in split_text(unbroken)] == [4096, 4096, 1808]
+    assert split_text("short") == ["short"] and split_text("  ") == []
+
+
+def test_buttons_become_an_inline_keyboard_with_the_payload_as_callback_data() -> None:
+    keyboard = inline_keyboard([{"title": "What causes it", "payload": "/ask_causes"},
+                                {"title": "Too long", "payload": "/" + "x" * 64}])
+    assert keyboard == {"inline_keyboard": [[{"text": "What causes it", "callback_data": "/ask_causes"}]]}
+    assert inline_keyboard([]) is None
+
+
+def test_updates_are_read_by_kind() -> None:
+    updates = Updates()
+    assert read_update(updates.text(7, "hi")).text == "hi"
+    edited = read_update(updates.edited(7, "what causes it?"))
+    assert edited.edited and edited.text == "what causes it?"
+    assert read_update(updates.sticker(7)).media == "sticker"
+    assert read_update(updates.voice(7)).media == "voice"
+    photo = read_update(updates.photo(7, caption="is this normal?"))
+    assert (photo.media, photo.text) == ("photo", "is this normal?")
+    button = read_update(updates.callback(7, "/ask_causes", query_id="q1"))
+    assert (button.chat_id, button.text, button.callback_query_id) == (7, "/ask_causes", "q1")
+    assert read_update(updates.member_update(7)) is None
+    assert read_update({"update_id": 1}) is None
+
+
+@pytest.mark.parametrize("env, problem", [
+    ({}, "TELEGRAM_TOKEN is not set"),
+    ({"TELEGRAM_TOKEN": "not a token"}, "does not look like a bot token"),
+    ({"TELEGRAM_TOKEN": TOKEN}, "TELEGRAM_SECRET_TOKEN is not set"),
+    ({"TELEGRAM_TOKEN": TOKEN, "TELEGRAM_SECRET_TOKEN": "short"}, "16-256 characters"),
+    ({"TELEGRAM_TOKEN": TOKEN, "TELEGRAM_SECRET_TOKEN": "has spaces in it, not allowed"}, "16-256 characters"),
+    ({"TELEGRAM_TOKEN": TOKEN, "TELEGRAM_SECRET_TOKEN": "a" * 32}, None),
+])
+def test_configuration_comes_from_the_environment_and_is_checked(env: Dict[str, str], problem: Optional[str]) -> None:
+    config = TelegramConfig.from_env(env)
+    assert (config.problem() is None) if problem is None else (problem in config.problem())
+    assert config.api_url == "https://api.telegram.org"
+    assert TOKEN not in repr(config)  # secrets stay out of logs
+
+
+def test_secret_comparison() -> None:
+    config = TelegramConfig(token=TOKEN, secret_token="s" * 32)
+    assert config.secret_matches("s" * 32)
+    assert not config.secret_matches("s" * 31 + "t") and not config.secret_matches(None)
+    assert not config.secret_matches("")
+
+
+def test_output_splits_long_answers_and_retries_once_when_telegram_says_wait() -> None:
+    """TelegramOutput against the fake, which refuses texts over 4096 units and bad keyboards as Telegram does."""
+    long_text = "\n\n".join(["The plantar fascia supports the arch. " * 40] * 5 + [FULL_DISCLAIMER])
+
+    async def scenario(fake: FakeTelegram) -> None:
+        api = BotApi(TelegramConfig(token=TOKEN, secret_token="s" * 32, api_url=fake.url), max_retry_after=2)
+        output = TelegramOutput(api)
+        try:
+            await output.send_text_with_buttons("-100123", long_text, [{"title": "Causes", "payload": "/ask_causes"}])
+            fake.fail_next("sendMessage", 429, "Too Many Requests: retry after 1", retry_after=1)
+            await output.send_text_message("77", "after a flood wait")
+        finally:
+            await api.close()
+
+    with FakeTelegram(TOKEN) as fake:
+        asyncio.run(scenario(fake))
+        sent = fake.calls_to("sendMessage", chat_id=-100123)
+        assert len(sent) > 1 and all(call["ok"] for call in sent)
+        assert [bool(call["params"].get("reply_markup")) for call in sent] == [False] * (len(sent) - 1) + [True]
+        flood = fake.calls_to("sendMessage", chat_id=77)
+        assert [call["status"] for call in flood] == [429, 200]
+
+
+def test_a_disabled_channel_answers_503_and_does_not_call_telegram() -> None:
+    """Without TELEGRAM_TOKEN (`make serve` without Telegram): one log line, webhook and health 503."""
+    from sanic import Sanic
+
+    async def scenario() -> List[int]:
+        channel = TelegramInput(SETTINGS, TelegramConfig())
+        assert channel.disabled_reason == "TELEGRAM_TOKEN is not set"
+        app = Sanic(f"telegram_disabled_{os.getpid()}")
+
+        async def never(_message: Any) -> None:
+            raise AssertionError("a disabled channel handed a message to Rasa")
+
+        app.blueprint(channel.blueprint(never), url_prefix="/webhooks/telegram")
+        server = await app.create_server(host="127.0.0.1", port=0, return_asyncio_server=True)
+        await server.startup()
+        port = server.server.sockets[0].getsockname()[1]
+        base = f"http://127.0.0.1:{port}/webhooks/telegram"
+        loop = asyncio.get_running_loop()
+        try:
+            statuses = []
+            for call in (lambda: requests.get(base + "/", timeout=5),
+                         lambda: requests.post(base + "/webhook", json=Updates().text(1, "hi"), timeout=5)):
+                statuses.append((await loop.run_in_executor(None, call)).status_code)
+            return statuses
+        finally:
+            server.close()
+            await server.wait_closed()
+
+    assert asyncio.run(scenario()) == [503, 503]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# End to end: the Rasa server and the action server with the Telegram channel, and the fake Bot API.
+
+class TelegramBot:
+    """The running bot as Telegram sees it: its webhook, plus the fake's log of what it sent."""
+
+    def __init__(self, server: Any, fake: FakeTelegram, secret: str) -> None:
+        self.server, self.fake, self.secret = server, fake, secret
+        self.updates = Updates()
+        self.latencies: List[float] = []
+
+    def post(self, update: Dict[str, Any], secret: Optional[str] = "registered") -> requests.Response:
+        """POSTs an update to the webhook; by default with the secret the bot gave Telegram in setWebhook."""
+        if secret == "registered":
+            secret = self.fake.webhook["secret_token"]
+        headers = {SECRET_HEADER: secret} if secret is not None else {}
+        started = time.monotonic()
+        reply = requests.post(self.server.url + WEBHOOK_PATH, json=update, headers=headers, timeout=60)
+        self.latencies.append(time.monotonic() - started)
+        return reply
+
+    def sent_to(self, chat_id: int, count: int = 1, timeout: float = 30) -> List[Dict[str, Any]]:
+        """sendMessage calls to the chat, once at least `count` have arrived (the webhook answers after
+        the bot replied, so they are normally there already)."""
+        found = self.fake.wait_for(lambda: len(self.fake.calls_to("sendMessage", chat_id=chat_id)) >= count, timeout)
+        assert found, f"expected {count} sendMessage to chat {chat_id}; fake log: {self.fake.calls[-5:]}"
+        return [call["params"] for call in self.fake.calls_to("sendMessage", chat_id=chat_id)]
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeTelegram]:
+    with FakeTelegram(TOKEN, username=BOT_NAME) as server:
+        yield server
+        server.save_log(OUT / "fake-telegram-log.json")
+
+
+@pytest.fixture(scope="module")
+def telegram(trained_model: Path, fake: FakeTelegram, figures: List[str]) -> Iterator[TelegramBot]:
+    from tests.servers import running_bot
+
+    secret = secrets.token_urlsafe(32)
+    env = {"TELEGRAM_TOKEN": TOKEN, "TELEGRAM_BOT_NAME": BOT_NAME, "TELEGRAM_WEBHOOK_URL": PUBLIC_URL,
+           "TELEGRAM_SECRET_TOKEN": secret, "TELEGRAM_API_URL": fake.url}
+    with running_bot(trained_model, OUT, extra_env=env) as server:
+        bot = TelegramBot(server, fake, secret)
+        assert fake.wait_for(lambda: fake.webhook, timeout=20), "the bot did not call setWebhook at start"
+        yield bot
+        if bot.latencies:
+            figures.append(f"telegram webhook: {len(bot.latencies)} updates, median {statistics.median(bot.latencies):.2f} s, "
+                           f"max {max(bot.latencies):.2f} s; {len(fake.calls_to('sendMessage'))} sendMessage; "
+                           f"getMe called {len(fake.calls_to('getMe'))}x")
+
+
+@e2e
+def test_the_webhook_is_registered_with_the_secret_token(telegram: TelegramBot, fake: FakeTelegram) -> None:
+    calls = fake.calls_to("setWebhook")
+    assert len(calls) == 1 and calls[0]["ok"]
+    params = calls[0]["params"]
+    assert params["url"] == PUBLIC_URL
+    assert params["secret_token"] == telegram.secret
+    assert set(params["allowed_updates"]) >= {"message", "edited_message", "callback_query"}
+
+
+@e2e
+def test_a_question_is_answered_with_its_source_the_disclaimer_and_buttons(telegram: TelegramBot) -> None:
+    reply = telegram.post(telegram.updates.text(1001, "what causes plantar fasciitis?"))
+    assert reply.status_code == 200
+    [message] = telegram.sent_to(1001)
+    assert f"From the guide: {HEADING_OF_INTENT['ask_causes']}" in message["text"]
+    assert FULL_DISCLAIMER in flat(message["text"])
+    rows = message["reply_markup"]["inline_keyboard"]
+    assert len(rows) >= 2
+    for [button] in rows:
+        assert button["text"] and re.fullmatch(r"/\w+", button["callback_data"])
+        assert button["callback_data"][1:] in HEADING_OF_INTENT  # each suggestion is a topic's intent
+    assert telegram.server.tracker("1001")["slots"]["topic"] == "causes"
+
+
+@e2e
+def test_a_pressed_button_answers_its_topic(telegram: TelegramBot, fake: FakeTelegram) -> None:
+    earlier = telegram.sent_to(1001)
+    payload = earlier[-1]["reply_markup"]["inline_keyboard"][0][0]["callback_data"]  # the bot's own button
+    reply = telegram.post(telegram.updates.callback(1001, payload, query_id="press-1"))
+    assert reply.status_code == 200
+    assert [c["ok"] for c in fake.calls_to("answerCallbackQuery", callback_query_id="press-1")] == [True]
+    answer = telegram.sent_to(1001, count=len(earlier) + 1)[-1]
+    assert f"From the guide: {HEADING_OF_INTENT[payload[1:]]}" in answer["text"]
+    assert SHORT_DISCLAIMER in flat(answer["text"])  # later answers of a conversation carry the short one
+    assert answer["reply_markup"]["inline_keyboard"]
+
+
+@e2e
+@pytest.mark.parametrize("chat, secret", [(6601, None), (6602, ""), (6603, "wrong-secret-of-the-right-shape-0123456789")],
+                         ids=["missing", "empty", "wrong"])
+def test_forged_updates_are_rejected(telegram: TelegramBot, fake: FakeTelegram, chat: int, secret: Optional[str]) -> None:
+    sends_before = len(fake.calls_to("sendMessage"))
+    reply = telegram.post(telegram.updates.text(chat, "what causes plantar fasciitis?"), secret=secret)
+    assert reply.status_code == 403
+    time.sleep(0.5)
+    assert len(fake.calls_to("sendMessage")) == sends_before
+    events = telegram.server.tracker(str(chat))["events"]
+    assert not [event for event in events if event["event"] == "user"]  # never reached Rasa
+
+
+MEDIA = ["sticker", "photo", "voice", "document", "location"]
+
+
+@e2e
+@pytest.mark.parametrize("kind", MEDIA)
+def test_messages_that_are_not_text_get_a_polite_reply(telegram: TelegramBot, kind: str) -> None:
+    chat = 2000 + MEDIA.index(kind)
+    reply = telegram.post(getattr(telegram.updates, kind)(chat))
+    assert reply.status_code == 200
+    [message] = telegram.sent_to(chat)
+    assert message["text"] == SETTINGS["non_text_reply"].format(kind=DEFAULTS["media_names"][kind])
+
+
+@e2e
+def test_a_photo_caption_is_answered_after_the_note(telegram: TelegramBot) -> None:
+    telegram.post(telegram.updates.photo(2100, caption="how long until massage works?"))
+    note, answer = telegram.sent_to(2100, count=2)
+    assert note["text"] == SETTINGS["non_text_reply"].format(kind="photo")
+    assert f"From the guide: {HEADING_OF_INTENT['ask_time_to_results']}" in answer["text"]
+
+
+@e2e
+def test_an_edited_message_is_answered_as_the_corrected_question(telegram: TelegramBot) -> None:
+    telegram.post(telegram.updates.text(3001, "what are the symtpoms of plantr fasciitis"))
+    first = telegram.sent_to(3001)
+    reply = telegram.post(telegram.updates.edited(3001, "what are the symptoms of plantar fasciitis?"))
+    assert reply.status_code == 200
+    answer = telegram.sent_to(3001, count=len(first) + 1)[-1]
+    assert f"From the guide: {HEADING_OF_INTENT['ask_symptoms']}" in answer["text"]
+
+
+@e2e
+@pytest.mark.parametrize("chat, command, intent", [(4001, "/start", "greet"), (4002, "/help", "help"),
+                                                   (4003, f"/help@{BOT_NAME}", "help"),
+                                                   (4004, "/start deep-link-payload", "greet")])
+def test_start_greets_and_help_lists_what_the_bot_answers(telegram: TelegramBot, chat: int, command: str,
+                                                          intent: str) -> None:
+    telegram.post(telegram.updates.text(chat, command))
+    [message] = telegram.sent_to(chat)
+    assert message["text"].strip()
+    assert message["reply_markup"]["inline_keyboard"]  # suggested first questions
+    latest = telegram.server.tracker(str(chat))["latest_message"]
+    assert latest["intent"]["name"] == intent
+    if intent == "help":
+        assert all(f"• {TOPICS[topic]['label']}" in message["text"] for topic in ("what_is", "causes", "symptoms"))
+
+
+@e2e
+def test_an_unknown_command_gets_a_pointer_to_help(telegram: TelegramBot) -> None:
+    telegram.post(telegram.updates.text(4999, "/massage_now"))
+    [message] = telegram.sent_to(4999)
+    assert message["text"] == SETTINGS["unknown_command_reply"]
+
+
+@e2e
+def test_a_repeated_update_is_answered_once(telegram: TelegramBot) -> None:
+    update = telegram.updates.text(5001, "what is gua sha?")
+    assert telegram.post(update).status_code == 200
+    assert telegram.post(update).status_code == 200  # Telegram delivers again when it missed our 200
+    time.sleep(0.5)
+    assert len(telegram.sent_to(5001)) == 1
+
+
+@e2e
+def test_updates_with_nothing_to_answer_and_malformed_bodies(telegram: TelegramBot, fake: FakeTelegram) -> None:
+    sends_before = len(fake.calls_to("sendMessage"))
+    assert telegram.post(telegram.updates.member_update(5101)).status_code == 200
+    assert telegram.post({"no": "update_id"}).status_code == 400
+    raw = requests.post(telegram.server.url + WEBHOOK_PATH, data="{not json",
+                        headers={SECRET_HEADER: telegram.secret, "Content-Type": "application/json"}, timeout=30)
+    assert raw.status_code == 400
+    time.sleep(0.5)
+    assert len(fake.calls_to("sendMessage")) == sends_before
+
+
+@e2e
+def test_getme_is_called_once_at_start_not_per_message(telegram: TelegramBot, fake: FakeTelegram) -> None:
+    assert len(fake.calls_to("sendMessage")) >= 10
+    assert len(fake.calls_to("getMe")) == 1
+    assert fake.calls.index(fake.calls_to("getMe")[0]) < fake.calls.index(fake.calls_to("sendMessage")[0])
+
+
+def start_poller(telegram: TelegramBot, fake: FakeTelegram, secret: str, log: Path) -> subprocess.Popen:
+    env = dict(os.environ, TELEGRAM_TOKEN=TOKEN, TELEGRAM_SECRET_TOKEN=secret, TELEGRAM_API_URL=fake.url,
+               TELEGRAM_POLL_TIMEOUT="1", RASA_URL=telegram.server.url, TF_CPP_MIN_LOG_LEVEL="2")
+    env.pop("TELEGRAM_WEBHOOK_URL", None)
+    return subprocess.Popen([sys.executable, str(PROJECT_ROOT / "scripts" / "telegram_poll.py")],
+                            cwd=PROJECT_ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+
+
+@e2e
+def test_long_polling_forwards_updates_to_the_webhook(telegram: TelegramBot, fake: FakeTelegram) -> None:
+    question = telegram.updates.text(7001, "how do I massage my foot at home?")
+    button = telegram.updates.callback(7001, "/ask_safety", query_id="poll-press")
+    fake.queue_update(question)
+    fake.queue_update(button)
+    poller = start_poller(telegram, fake, telegram.secret, OUT / "telegram-poll.log")
+    try:
+        sent = telegram.sent_to(7001, count=2, timeout=60)
+        assert "From the guide:" in sent[0]["text"] and FULL_DISCLAIMER in flat(sent[0]["text"])
+        assert f"From the guide: {HEADING_OF_INTENT['ask_safety']}" in sent[1]["text"]
+        assert fake.calls_to("answerCallbackQuery", callback_query_id="poll-press")
+        assert fake.wait_for(lambda: fake.confirmed_below > button["update_id"], timeout=10)  # next getUpdates confirmed both
+    finally:
+        poller.send_signal(signal.SIGINT)  # Ctrl-C
+        code = poller.wait(timeout=20)
+    assert code == 0
+    methods = [call["method"] for call in fake.calls]
+    assert "deleteWebhook" in methods and methods.index("deleteWebhook") < methods.index("getUpdates")
+    assert not fake.webhook
+
+
+@e2e
+def test_long_polling_with_the_wrong_secret_stops_with_a_clear_error(telegram: TelegramBot, fake: FakeTelegram) -> None:
+    fake.queue_update(telegram.updates.text(7002, "what is reflexology?"))
+    log = OUT / "telegram-poll-wrong-secret.log"
+    poller = start_poller(telegram, fake, "a-different-secret-0123456789", log)
+    try:
+        code = poller.wait(timeout=60)
+    finally:
+        if poller.poll() is None:
+            poller.kill()
+    assert code == 2
+    assert "refused the secret token" in log.read_text()
+    assert not fake.calls_to("sendMessage", chat_id=7002)
