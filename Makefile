@@ -43,6 +43,14 @@ serve: $(MODEL) ## Run the bot on port 5005: REST + socketio channels and the HT
 telegram-poll: $(VENV)/.installed ## Long-poll Telegram and pass updates to the bot of `make serve` (docs/telegram.md)
 	$(BIN)/python scripts/telegram_poll.py
 
+# The website with the chat widget (docs/website.md). Its origin must be in CORS_ORIGINS (default: port 8080).
+.PHONY: web
+web: WEB_PORT ?= 8080
+web: BOT_URL ?= http://localhost:$(RASA_PORT)
+web: ## Serve the web page with the chat widget on http://localhost:8080 (run `make serve` too)
+	scripts/install_browser_deps.sh web
+	python3 scripts/serve_web.py --port $(WEB_PORT) --bot-url $(BOT_URL)
+
 test: $(MODEL) ## Set everything up, then run all tests (validation, unit, NLU held-out, stories, end-to-end)
 	$(BIN)/pytest
 
