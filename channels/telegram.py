@@ -37,6 +37,11 @@ from channels.guard import GUARD_DEFAULTS, guarded
 from channels.rest import clean_text
 
 logger = logging.getLogger(__name__)
+# Loading the model imports numpy.distutils, which sets the *root* logger to WARNING (through setuptools'
+# distutils log), hiding every INFO line after start-up. This channel's start-up lines (webhook set, bot
+# name) matter to whoever deploys it, so its logger follows Rasa's own level (`rasa run` sets LOG_LEVEL).
+_level = logging.getLevelName(os.environ.get("LOG_LEVEL", "INFO").upper())
+logger.setLevel(_level if isinstance(_level, int) else logging.INFO)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 WEBHOOK_PATH = "/webhooks/telegram/webhook"

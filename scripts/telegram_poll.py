@@ -194,7 +194,10 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     def stop(_signal: int, _frame: Any) -> None:
         raise KeyboardInterrupt
+    # SIGINT too: a process started in the background by a script inherits SIGINT ignored, and Ctrl-C
+    # (or kill -INT) must still stop it cleanly.
     signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
 
     poller = Poller(config, arguments.rasa_url, arguments.timeout, arguments.max_failures)
     try:
