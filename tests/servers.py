@@ -96,9 +96,12 @@ def running_bot(
     credentials: Path = PROJECT_ROOT / "credentials.yml",
     with_action_server: bool = True,
     fresh_store: bool = True,
+    cors: Optional[List[str]] = None,
 ) -> Iterator[BotServer]:
     """Run the Rasa server (and the action server) with a SQLite tracker store under workdir; stop them
-    afterwards. `extra_env` overrides settings (e.g. ACTION_ENDPOINT_URL to a server that is down)."""
+    afterwards. `extra_env` overrides settings (e.g. ACTION_ENDPOINT_URL to a server that is down).
+    `cors`: browser origins allowed to call the server, as `make serve` does with CORS_ORIGINS (`--cors`
+    for the HTTP routes, CORS_ORIGINS for the socket.io endpoint); None: no --cors, as before."""
     workdir.mkdir(parents=True, exist_ok=True)
     if fresh_store:
         (workdir / "conversations.db").unlink(missing_ok=True)  # start with no conversations
@@ -115,6 +118,8 @@ def running_bot(
         ACTION_SERVER_TOKEN=action_token,
         SANIC_REQUEST_MAX_SIZE="65536",
     )
+    if cors is not None:
+        env["CORS_ORIGINS"] = " ".join(cors)
     env.update(extra_env or {})
     processes: List[subprocess.Popen] = []
     try:
@@ -126,7 +131,7 @@ def running_bot(
         rasa = subprocess.Popen(
             [str(BIN / "rasa"), "run", "--model", str(model), "--endpoints", "endpoints.yml",
              "--credentials", str(credentials), "--enable-api", "--auth-token", token,
-             "--interface", "127.0.0.1", "--port", str(rasa_port)],
+             "--interface", "127.0.0.1", "--port", str(rasa_port), *(["--cors", *cors] if cors else [])],
             cwd=PROJECT_ROOT, env=env, stdout=rasa_log.open("w"), stderr=subprocess.STDOUT,
         )
         processes.append(rasa)
