@@ -17,6 +17,12 @@ export ACTION_ENDPOINT_URL ?= http://localhost:$(ACTION_PORT)/webhook
 # Shared secret between the Rasa server and the action server; scripts/run.sh makes one per run if empty.
 export ACTION_SERVER_TOKEN ?=
 export TRACKER_STORE_URL ?= sqlite:///$(CURDIR)/var/conversations.db
+# Conversation locks (endpoints.yml): in_memory for one server; Redis for replicas (docs/deployment.md).
+export LOCK_STORE_TYPE ?= in_memory
+export REDIS_HOST ?= localhost
+export REDIS_PORT ?= 6379
+export REDIS_PASSWORD ?=
+export REDIS_DB ?= 1
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export SQLALCHEMY_SILENCE_UBER_WARNING ?= 1
 export RASA_TELEMETRY_ENABLED ?= false

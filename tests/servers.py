@@ -117,6 +117,8 @@ def running_bot(
         RASA_TELEMETRY_ENABLED="false",
         ACTION_SERVER_TOKEN=action_token,
         SANIC_REQUEST_MAX_SIZE="65536",
+        # one server: in-memory conversation locks (endpoints.yml needs every REDIS_* set, even unused)
+        LOCK_STORE_TYPE="in_memory", REDIS_HOST="localhost", REDIS_PORT="6379", REDIS_PASSWORD="", REDIS_DB="1",
     )
     if cors is not None:
         env["CORS_ORIGINS"] = " ".join(cors)
