@@ -60,6 +60,10 @@ web: ## Serve the web page with the chat widget on http://localhost:8080 (run `m
 test: $(MODEL) ## Set everything up, then run all tests (validation, unit, NLU held-out, stories, end-to-end)
 	$(BIN)/pytest
 
+.PHONY: test-scale-out
+test-scale-out: $(MODEL) ## Only the scale-out test: PostgreSQL, Redis, 2 Rasa replicas, nginx (~1 min, docs/deployment.md)
+	$(BIN)/pytest -m scale_out
+
 bench: $(MODEL) ## Throughput and latency vs. Rasa's default config and the NLU floor (~10 min, docs/benchmarks.md)
 	$(BIN)/python benchmarks/bench.py
 
