@@ -1,23 +1,48 @@
-"""Never silence: a bounded wait for the bot, and a polite reply when it said nothing.
+"""Never silence: what every channel does with a message before and after Rasa handles it.
 
-If the action server is down, Rasa logs the error and the user gets no answer at all; if it is slow, Rasa
-waits up to five minutes. Each channel of the project passes Rasa's message handler through `guarded`, so
-every message gets an answer within `reply_timeout` seconds: the bot's, or the polite `unavailable_reply`.
+Each channel of the project (REST, socketio, Telegram) passes Rasa's message handler through `guarded`:
+- the text is checked first, the same way in every channel: control characters (other than new lines and
+  tabs) are removed; a text that is not a string, is empty or whitespace, gets `empty_message_reply`, and
+  one longer than `max_message_chars` gets `too_long_reply`, without bothering the model;
+- then Rasa handles it within `reply_timeout` seconds. If the action server is down, Rasa logs the error and
+  would send nothing; if it is slow, Rasa would wait five minutes. Either way the user gets the polite
+  `unavailable_reply` instead.
+The wording is set per channel in credentials.yml; these are the defaults.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Awaitable, Callable, Dict, Text
+import re
+from typing import Any, Awaitable, Callable, Dict, Mapping, Optional, Text
 
 from rasa.core.channels.channel import OutputChannel, UserMessage
 
 logger = logging.getLogger(__name__)
 
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 GUARD_DEFAULTS: Dict[str, Any] = {
     "reply_timeout": 20,
     "unavailable_reply": "Sorry, I can't answer right now. Please try again in a few minutes.",
+    "max_message_chars": 2000,
+    "empty_message_reply": "I didn't get a question there. Please type what you'd like to know about plantar fasciitis or its massage treatment.",
+    "too_long_reply": "Sorry, that message is too long for me. Please ask your question in a few sentences (at most {limit} characters).",
 }
+
+
+def clean_text(text: str) -> str:
+    """The message without control characters, which no chat user means to send."""
+    return CONTROL_CHARACTERS.sub("", text)
+
+
+def text_problem_reply(text: Any, settings: Mapping[str, Any]) -> Optional[str]:
+    """The channel's own polite reply to a text the bot should not process (none, empty, too long)."""
+    if not isinstance(text, str) or not clean_text(text).strip():
+        return str(settings["empty_message_reply"])
+    limit = int(settings["max_message_chars"])
+    if len(text) > limit:
+        return str(settings["too_long_reply"]).format(limit=limit)
+    return None
 
 
 class CountingOutput(OutputChannel):
@@ -47,6 +72,12 @@ def guarded(
     unavailable = str(settings["unavailable_reply"])
 
     async def handle(message: UserMessage) -> None:
+        problem = text_problem_reply(message.text, settings)
+        if problem:
+            logger.info("Answered a message from sender %s that the bot should not process", message.sender_id)
+            await message.output_channel.send_text_message(message.sender_id, problem)
+            return
+        message.text = clean_text(message.text)
         output = CountingOutput(message.output_channel)
         message.output_channel = output
         try:

@@ -15,13 +15,14 @@ bot and talk to it as its visitors. The allowed origins are the same setting as 
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import uuid
 from typing import Any, Awaitable, Callable, Dict, FrozenSet, Optional, Text
 
 from rasa.core.channels.channel import InputChannel, UserMessage
-from rasa.core.channels.socketio import SocketIOInput
+from rasa.core.channels.socketio import SocketIOInput, SocketIOOutput
 from sanic import Blueprint, response
 from sanic.request import Request
 from socketio import AsyncServer
@@ -77,8 +78,10 @@ class GuardedSocketIOInput(SocketIOInput):
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         settings = getattr(self, "guard_settings", GUARD_DEFAULTS)
-        socketio_blueprint = super().blueprint(guarded(on_new_message, settings))
+        handle = guarded(on_new_message, settings)
+        socketio_blueprint = super().blueprint(handle)
         self._replace_session_request(socketio_blueprint.ctx.sio)
+        self._replace_user_message(socketio_blueprint.ctx.sio, handle)
         self._limit_origins(socketio_blueprint, allowed_origins())
         return socketio_blueprint
 
@@ -94,6 +97,37 @@ class GuardedSocketIOInput(SocketIOInput):
                 await sio.enter_room(sid, session_id, namespace=self.namespace)
             await sio.emit("session_confirm", session_id, room=sid, namespace=self.namespace)
             logger.debug("socket.io client %s is in session %s", sid, session_id)
+
+    def _replace_user_message(self, sio: AsyncServer, handle: Callable[[UserMessage], Awaitable[Any]]) -> None:
+        """Rasa's user-message handler, tolerant of what a client may send, so no message is lost.
+
+        Rasa's raises (and the visitor hears nothing) when the event's data is not an object or its
+        metadata is a string that is not JSON, and it drops a message without a session id in silence.
+        Here a bare string is the message, bad metadata is ignored, and a message without a usable session
+        id is answered in the socket's own conversation. The text itself is checked by the guard."""
+
+        @sio.on(self.user_message_evt, namespace=self.namespace)
+        async def handle_message(sid: Text, data: Any) -> None:
+            if isinstance(data, str):
+                data = {"message": data}
+            elif not isinstance(data, dict):
+                data = {}
+            session_id = data.get("session_id")
+            usable = isinstance(session_id, str) and 0 < len(session_id) <= MAX_SESSION_ID_CHARS
+            if self.session_persistence and not usable:
+                logger.warning("socket.io message without a usable session id; answering socket %s directly", sid)
+            sender_id = session_id if self.session_persistence and usable else sid
+            metadata = data.get(self.metadata_key)
+            if isinstance(metadata, str):
+                try:
+                    metadata = json.loads(metadata)
+                except ValueError:
+                    metadata = None
+            text = data.get("message")
+            output = SocketIOOutput(sio, self.bot_message_evt)
+            # UserMessage strips its text, so anything but a string becomes "" (the guard's empty reply)
+            await handle(UserMessage(text if isinstance(text, str) else "", output, sender_id,
+                                     input_channel=self.name(), metadata=metadata if isinstance(metadata, dict) else {}))
 
     @staticmethod
     def _limit_origins(socketio_blueprint: Blueprint, origins: FrozenSet[str]) -> None:

@@ -33,8 +33,7 @@ from sanic import Blueprint, Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from channels.guard import GUARD_DEFAULTS, guarded
-from channels.rest import clean_text
+from channels.guard import GUARD_DEFAULTS, clean_text, guarded, text_problem_reply
 
 logger = logging.getLogger(__name__)
 # Loading the model imports numpy.distutils, which sets the *root* logger to WARNING (through setuptools'
@@ -58,7 +57,6 @@ COMMAND = re.compile(r"^/([A-Za-z0-9_]+)(?:@([A-Za-z0-9_]+))?(?:\s|$)")
 # Non-secret settings; credentials.yml may override each (wording, timeouts).
 DEFAULTS: Dict[str, Any] = {
     **GUARD_DEFAULTS,
-    "max_message_chars": 2000,
     "api_timeout": 10,
     # A 429 from Telegram is retried once after its retry_after, if that is at most this many seconds.
     "max_retry_after": 5,
@@ -67,8 +65,6 @@ DEFAULTS: Dict[str, Any] = {
     "non_text_reply": "Thanks for the {kind}! I can only read text, though. Please type your question about "
                       "plantar fasciitis or its massage treatment, or send /help to see what I can answer.",
     "unknown_command_reply": "I don't know that command. Send /help to see what I can answer, or just type your question.",
-    "empty_message_reply": "I didn't get a question there. Please type what you'd like to know about plantar fasciitis or its massage treatment.",
-    "too_long_reply": "Sorry, that message is too long for me. Please ask your question in a few sentences (at most {limit} characters).",
     # What a message that is not text is called in non_text_reply (Telegram's Message field -> words).
     "media_names": {
         "sticker": "sticker", "photo": "photo", "voice": "voice message", "video_note": "video message",
@@ -377,12 +373,8 @@ class TelegramInput(InputChannel):
             if command and command.group(1).lower() in commands:
                 return commands[command.group(1).lower()], None
             return None, self.settings["unknown_command_reply"]
-        if not text:
-            return None, self.settings["empty_message_reply"]
-        limit = int(self.settings["max_message_chars"])
-        if len(text) > limit:
-            return None, self.settings["too_long_reply"].format(limit=limit)
-        return text, None
+        problem = text_problem_reply(text, self.settings)
+        return (None, problem) if problem else (text, None)
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         blueprint = Blueprint("project_telegram_webhook", __name__)
