@@ -108,8 +108,10 @@ def running_bot(
     action_port, rasa_port = free_port(), free_port()
     token = "test-token-" + os.urandom(8).hex()
     action_token = "action-token-" + os.urandom(8).hex()
+    # A developer's real Telegram settings never reach a test server (it would call the real Bot API);
+    # the Telegram tests pass their fake's settings in extra_env.
     env = dict(
-        os.environ,
+        {k: v for k, v in os.environ.items() if not k.startswith("TELEGRAM_")},
         ACTION_ENDPOINT_URL=f"http://127.0.0.1:{action_port}/webhook",
         TRACKER_STORE_URL=f"sqlite:///{workdir / 'conversations.db'}",
         TF_CPP_MIN_LOG_LEVEL="2",
