@@ -36,7 +36,7 @@ TRAINING_INPUTS := config.yml domain.yml $(SPACY_MODEL)/meta.json \
 .PHONY: help setup chat serve train test bench evaluate spacy-model constraints clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-16s %s\n", $$1, $$2}'
 
 chat: $(MODEL) ## Talk to the bot in this terminal (sets everything up first)
 	scripts/run.sh chat
