@@ -8,7 +8,7 @@ from typing import Any, Dict, Iterable, List, Optional, Text
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.knowledge import EntityVocabulary, Guide, PassageRetriever, Steering, Suggestions, TwoPartQuestions
+from actions.knowledge import EntityVocabulary, Guide, PassageRetriever, Scope, Steering, Suggestions, TwoPartQuestions
 from actions.replies import OUT_OF_SCOPE, RED_FLAG, SMALLTALK, Reply, send
 from actions.safety import RedFlagDetector, SafetyPolicy
 
@@ -23,6 +23,7 @@ RETRIEVER = PassageRetriever.load(GUIDE, nlp=RED_FLAGS.nlp)
 STEERING = Steering.load(GUIDE)
 SUGGESTIONS = Suggestions.load(GUIDE)
 TWO_PART = TwoPartQuestions.load(GUIDE)
+SCOPE = Scope.load(nlp=RED_FLAGS.nlp)
 
 SMALLTALK_INTENTS = ("greet", "goodbye", "thanks", "bot_challenge", "help")
 FALLBACK_INTENTS = ("nlu_fallback", "out_of_scope")
@@ -35,8 +36,12 @@ def topics_menu(guide: Guide) -> str:
     return "\n".join(f"• {topic.label}" for topic in guide.top_level())
 
 
-def out_of_scope_reply(guide: Guide) -> Reply:
-    """The honest answer when the guide does not cover a question."""
+def out_of_scope_reply(guide: Guide, subjects: Iterable[str] = ()) -> Reply:
+    """The honest answer when the guide does not cover a question, naming what it does not cover if known."""
+    subjects = list(subjects)
+    if subjects:
+        return Reply(topic=OUT_OF_SCOPE, response="utter_not_covered",
+                     response_values={"subjects": " or ".join(subjects), "topics": topics_menu(guide)})
     return Reply(topic=OUT_OF_SCOPE, response="utter_out_of_scope", response_values={"topics": topics_menu(guide)})
 
 
@@ -70,25 +75,35 @@ def mentioned(entities: Iterable[Dict[str, Any]], label: str, vocabulary: Entity
 
 
 def decide_reply(
-    intent: Optional[str], text: Optional[str], entities: List[Dict[str, Any]], previous_topic: Optional[str] = None
+    intent: Optional[str],
+    text: Optional[str],
+    entities: List[Dict[str, Any]],
+    previous_topic: Optional[str] = None,
+    confidence: float = 1.0,
 ) -> Reply:
     """The reply to one user message, with the safety policy applied before anything else and follow-up
-    suggestions after it."""
-    reply = safe_reply(intent, text, entities, previous_topic)
+    suggestions after it. `confidence` is the classifier's confidence in `intent`."""
+    reply = safe_reply(intent, text, entities, previous_topic, confidence)
     if intent not in NO_SUGGESTIONS_AFTER:
         reply.suggestions = [GUIDE.get(t) for t in SUGGESTIONS.for_topic(reply.topic) if t != reply.topic]
     return reply
 
 
 def safe_reply(
-    intent: Optional[str], text: Optional[str], entities: List[Dict[str, Any]], previous_topic: Optional[str]
+    intent: Optional[str], text: Optional[str], entities: List[Dict[str, Any]], previous_topic: Optional[str],
+    confidence: float = 1.0,
 ) -> Reply:
-    """The answer itself: red flags first, then the intent's answer, steered, with cautions."""
+    """The answer itself: red flags first, then what the guide does not cover, then the intent's answer,
+    steered, with cautions."""
     signs = RED_FLAGS.detect(text)
     if signs:
         descriptions = [RED_FLAGS.signs[sign].description for sign in signs]
         logger.info("Red flag(s) %s", signs)
         return Reply(topic=RED_FLAG, notices=[POLICY.red_flag_notice(descriptions)], passages=[GUIDE.get("safety")])
+    uncovered = SCOPE.outside(text, 0.0 if intent in FALLBACK_INTENTS else confidence)
+    if uncovered:
+        logger.info("Not covered by the guide: %s (intent %s, confidence %.2f)", uncovered, intent, confidence)
+        return out_of_scope_reply(GUIDE, uncovered)
     reply = reply_for_intent(intent, text, previous_topic, GUIDE)
     conditions = mentioned(entities, "condition", VOCABULARY)
     if reply.is_health_answer:
@@ -123,6 +138,8 @@ class ActionAnswer(Action):
     ) -> List[Dict[Text, Any]]:
         message = tracker.latest_message or {}
         intent = (message.get("intent") or {}).get("name")
-        reply = decide_reply(intent, message.get("text"), message.get("entities") or [], tracker.get_slot("topic"))
+        confidence = float((message.get("intent") or {}).get("confidence") or 0.0)
+        reply = decide_reply(intent, message.get("text"), message.get("entities") or [], tracker.get_slot("topic"),
+                             confidence)
         logger.debug("intent=%s -> topic=%s", intent, reply.topic)
         return send(dispatcher, tracker, reply, POLICY)

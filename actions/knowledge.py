@@ -16,6 +16,7 @@ import yaml
 
 if TYPE_CHECKING:
     from spacy.language import Language
+    from spacy.matcher import PhraseMatcher
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +27,7 @@ TOPICS_FILE = DATA_DIR / "guide" / "topics.yml"
 PATTERNS_FILE = DATA_DIR / "spacy" / "entity_patterns.yml"
 RETRIEVAL_FILE = DATA_DIR / "guide" / "retrieval.yml"
 SUGGESTIONS_FILE = DATA_DIR / "guide" / "suggestions.yml"
+SCOPE_FILE = DATA_DIR / "guide" / "scope.yml"
 NLU_DIR = DATA_DIR / "nlu"
 
 REQUIRED_TOPIC_FIELDS = ("heading", "label", "intent", "passage")
@@ -197,6 +199,59 @@ def load_lemmatizer() -> "Language":
     nlp.add_pipe("lemmatizer", config={"mode": "lookup"})
     nlp.initialize()
     return nlp
+
+
+def lemma_matcher(nlp: "Language", phrases_by_key: Mapping[str, Iterable[str]]) -> "PhraseMatcher":
+    """A matcher that finds each key's phrases by lemma ("injections" matches "injection"), lower case."""
+    from spacy.matcher import PhraseMatcher
+
+    matcher = PhraseMatcher(nlp.vocab, attr="LEMMA")
+    for key, phrases in phrases_by_key.items():
+        docs = [nlp(str(phrase).lower()) for phrase in phrases]
+        if docs:
+            matcher.add(key, docs)
+    return matcher
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What the guide does not cover (data/guide/scope.yml): subjects people ask about with heel pain,
+    such as injections or insoles, that no passage answers. A message about one of them gets the honest
+    answer instead of a loosely related passage."""
+
+    names: Mapping[str, str]
+    matcher: Any
+    nlp: Any
+    min_confidence: float
+
+    @classmethod
+    def load(cls, settings_file: Path = SCOPE_FILE, nlp: Optional["Language"] = None) -> "Scope":
+        data = read_yaml(settings_file)
+        groups = data.get("uncovered") if isinstance(data, dict) else None
+        if not isinstance(groups, dict) or not groups:
+            raise KnowledgeError(f"{settings_file}: expected a non-empty mapping under 'uncovered'")
+        for key, group in groups.items():
+            if not isinstance(group, dict) or not group.get("name") or not group.get("phrases"):
+                raise KnowledgeError(f"{settings_file}: subject '{key}' needs a 'name' and 'phrases'")
+        confidence = data.get("min_confidence")
+        if not isinstance(confidence, (int, float)) or not 0 <= confidence <= 1:
+            raise KnowledgeError(f"{settings_file}: 'min_confidence' must be a number from 0 to 1")
+        nlp = nlp or load_lemmatizer()
+        matcher = lemma_matcher(nlp, {key: group["phrases"] for key, group in groups.items()})
+        return cls({key: str(group["name"]) for key, group in groups.items()}, matcher, nlp, float(confidence))
+
+    def uncovered(self, text: Optional[str]) -> List[str]:
+        """The names of the uncovered subjects the message mentions, in the order they appear."""
+        if not text or not text.strip():
+            return []
+        doc = self.nlp(text.lower()[:5000])
+        keys = [self.nlp.vocab.strings[match_id] for match_id, _, _ in sorted(self.matcher(doc), key=lambda m: m[1])]
+        return [self.names[key] for key in dict.fromkeys(keys)]
+
+    def outside(self, text: Optional[str], confidence: float) -> List[str]:
+        """The uncovered subjects of a message the classifier is not sure is about a guide topic: for
+        these the honest answer beats a loosely related passage. A confident intent keeps its answer."""
+        return self.uncovered(text) if confidence < self.min_confidence else []
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
-from actions.knowledge import DATA_DIR, KnowledgeError, load_lemmatizer, read_yaml
+from actions.knowledge import DATA_DIR, KnowledgeError, lemma_matcher, load_lemmatizer, read_yaml
 
 if TYPE_CHECKING:
     from spacy.language import Language
@@ -138,24 +138,18 @@ class RedFlagDetector:
 
     def __init__(self, signs: Sequence[RedFlagSign], negation_words: Set[str], window: int,
                  clause_breaks: Set[str], nlp: Optional["Language"] = None) -> None:
-        from spacy.matcher import PhraseMatcher
-
         self.signs = {sign.id: sign for sign in signs}
         self.negation_words = negation_words
         self.window = window
         self.clause_breaks = clause_breaks
         self.nlp = nlp or load_lemmatizer()
-        self.matcher = PhraseMatcher(self.nlp.vocab, attr="LEMMA")
+        phrases: Dict[str, Iterable[str]] = {}
         for sign in signs:
-            self._add(f"{sign.id}|any", sign.any_phrases)
+            phrases[f"{sign.id}|any"] = sign.any_phrases
             for c, groups in enumerate(sign.together):
                 for g, group in enumerate(groups):
-                    self._add(f"{sign.id}|together|{c}|{g}", group)
-
-    def _add(self, key: str, phrases: Iterable[str]) -> None:
-        docs = [self.nlp(phrase.lower()) for phrase in phrases]
-        if docs:
-            self.matcher.add(key, docs)
+                    phrases[f"{sign.id}|together|{c}|{g}"] = group
+        self.matcher = lemma_matcher(self.nlp, phrases)
 
     @classmethod
     def load(cls, path: Path = RED_FLAGS_FILE, nlp: Optional["Language"] = None) -> "RedFlagDetector":

@@ -200,3 +200,29 @@ def test_single_questions_get_a_single_passage(text: str) -> None:
     dispatcher = CollectingDispatcher()
     run(make_tracker("ask_causes" if "cause" in text else "ask_home_massage", text=text), dispatcher)
     assert dispatcher.messages[0]["text"].count("From the guide:") == 1
+
+
+@pytest.mark.parametrize("intent", ["ask_symptoms", "nlu_fallback", "greet"])
+def test_an_unsure_question_about_an_uncovered_subject_gets_the_honest_answer(intent: str) -> None:
+    dispatcher = CollectingDispatcher()
+    text = "how many cortisone injections can i have in my heel"
+    events = run(make_tracker(intent, text, confidence=0.3), dispatcher)
+    message = dispatcher.messages[0]
+    assert message["response"] == "utter_not_covered"
+    assert "injection" in message["subjects"] and "What plantar fasciitis is" in message["topics"]
+    assert slot(events, "topic") == "out_of_scope"
+
+
+def test_a_confident_question_that_mentions_an_uncovered_subject_keeps_its_answer() -> None:
+    dispatcher = CollectingDispatcher()
+    text = "i've had two cortisone injections already, what causes plantar fasciitis in the first place"
+    events = run(make_tracker("ask_causes", text, confidence=0.95), dispatcher)
+    assert "From the guide:" in dispatcher.messages[0]["text"]
+    assert slot(events, "topic") == "causes"
+
+
+def test_a_red_flag_comes_before_the_scope_check() -> None:
+    dispatcher = CollectingDispatcher()
+    text = "after the cortisone injection my heel is red, hot and swollen and i have a fever"
+    events = run(make_tracker("nlu_fallback", text, confidence=0.2), dispatcher)
+    assert slot(events, "topic") == "red_flag"

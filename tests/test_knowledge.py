@@ -15,6 +15,7 @@ from actions.knowledge import (
     EntityVocabulary,
     Guide,
     KnowledgeError,
+    Scope,
     read_topic_ids,
     technique_topic_id,
 )
@@ -195,3 +196,52 @@ def test_every_topic_has_suggestions_and_unknown_ones_are_rejected(tmp_path: Pat
     path = write(tmp_path, "suggestions.yml", "start: [what_is]\nafter:\n  what_is: [massage]\n")
     with pytest.raises(KnowledgeError, match=r"unknown topic\(s\) massage"):
         Suggestions.load(guide, path)
+
+
+def write_scope(tmp_path: Path, data) -> Path:
+    path = tmp_path / "scope.yml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+SMALL_SCOPE = {
+    "min_confidence": 0.6,
+    "uncovered": {
+        "injections": {"name": "injections", "phrases": ["injection", "cortisone", "steroid shot"]},
+        "insoles": {"name": "insoles", "phrases": ["insole", "orthotic"]},
+    },
+}
+
+
+def test_scope_finds_uncovered_subjects_by_lemma_in_order(tmp_path: Path) -> None:
+    scope = Scope.load(write_scope(tmp_path, SMALL_SCOPE))
+    assert scope.uncovered("Are ORTHOTICS better than cortisone injections?") == ["insoles", "injections"]
+    assert scope.uncovered("two steroid shots and an injection later") == ["injections"]
+    assert scope.uncovered("how do i massage my arch") == []
+    assert scope.uncovered("") == [] and scope.uncovered(None) == []
+
+
+def test_scope_leaves_confident_intents_alone(tmp_path: Path) -> None:
+    scope = Scope.load(write_scope(tmp_path, SMALL_SCOPE))
+    text = "i had a cortisone injection last year, what causes plantar fasciitis"
+    assert scope.outside(text, confidence=0.9) == []
+    assert scope.outside(text, confidence=0.3) == ["injections"]
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"min_confidence": 0.5}, "non-empty mapping under 'uncovered'"),
+    ({"min_confidence": 0.5, "uncovered": {"x": {"phrases": ["a"]}}}, "subject 'x' needs a 'name' and 'phrases'"),
+    ({"min_confidence": 1.5, "uncovered": {"x": {"name": "x", "phrases": ["a"]}}}, "'min_confidence' must be"),
+])
+def test_malformed_scope_is_reported_with_file_and_problem(tmp_path: Path, data, message: str) -> None:
+    path = write_scope(tmp_path, data)
+    with pytest.raises(KnowledgeError, match=re.escape(message)) as error:
+        Scope.load(path)
+    assert str(path) in str(error.value)
+
+
+def test_no_uncovered_phrase_is_a_topic_the_guide_covers() -> None:
+    """A phrase that the guide's own text uses is probably in scope: the scope file must not hide it."""
+    scope = Scope.load()
+    guide_text = " ".join(GUIDE_TEXT_FILE.read_text(encoding="utf-8").lower().split())
+    assert scope.uncovered(guide_text) == []
