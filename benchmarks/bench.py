@@ -5,7 +5,10 @@
 Systems, each behind a real Rasa server with the project's action server, on loopback:
   bot        this bot (config.yml), messages through the REST channel
   default    Rasa's default config (benchmarks/configs/rasa_default.yml, `rasa init`'s pipeline and
-             policies) trained on the same data, same actions, through the REST channel
+             policies) trained on the same data, same actions and server, through the REST channel
+  default, Rasa's server
+             the same model served as `rasa init` would: Rasa's own REST channel only, without the
+             project's channels and so without its server fix (channels/speedups.py)
   nlu floor  `/model/parse` of this bot's model: NLU alone, no dialogue, no actions, no tracker store
 For each concurrency level, `--messages` messages are sent by that many concurrent users, each asking
 the held-out questions in turn and starting a new conversation every 10 messages, as people do. Printed:
@@ -116,11 +119,14 @@ def train(config: Path, out: Path, name: str) -> Tuple[Path, float]:
     return out / f"{name}.tar.gz", time.monotonic() - started
 
 
-def measure(model: Path, kinds: List[str], levels: List[int], total: int, workdir: Path) -> Tuple[Dict, float]:
+def measure(
+    model: Path, kinds: List[str], levels: List[int], total: int, workdir: Path, credentials: Optional[Path] = None
+) -> Tuple[Dict, float]:
     """Runs for each kind (rest, parse) and level against one server; and its memory afterwards."""
     texts = questions()
     results: Dict[Tuple[str, int], Run] = {}
-    with running_bot(model, workdir) as server:
+    options = {"credentials": credentials} if credentials else {}
+    with running_bot(model, workdir, **options) as server:
         for kind in kinds:
             asyncio.run(load(server, kind, 1, WARM_UP, texts, f"warm-{kind}"))
             for level in levels:
@@ -145,9 +151,13 @@ def main() -> None:
         default_model, default_train = train(PROJECT_ROOT / "benchmarks" / "configs" / "rasa_default.yml", out, "default")
         bot, bot_memory = measure(bot_model, ["rest", "parse"], levels, args.messages, out / "bot")
         default, default_memory = measure(default_model, ["rest"], levels, args.messages, out / "default")
+        plain_credentials = out / "rasa-rest-only.yml"
+        plain_credentials.write_text("rest: {}\n")
+        plain, _ = measure(default_model, ["rest"], levels, args.messages, out / "plain", plain_credentials)
         sizes = {name: path.stat().st_size / 1e6 for name, path in (("bot", bot_model), ("default", default_model))}
 
-    columns = [("bot", bot, "rest"), ("default", default, "rest"), ("nlu floor", bot, "parse")]
+    columns = [("bot", bot, "rest"), ("default", default, "rest"), ("default, Rasa's server", plain, "rest"),
+               ("nlu floor", bot, "parse")]
     write = sys.stdout.write
     write(f"\n{args.messages} messages per system and level; latency in ms\n\n")
     write(f"{'concurrency':>11s}" + "".join(f"{name:>26s}" for name, _, _ in columns) + "\n")
@@ -164,10 +174,12 @@ def main() -> None:
     write(f"server memory (RSS)  bot {bot_memory:6.0f} MB  default {default_memory:6.0f} MB\n\n")
     eight = 8 if 8 in levels else levels[-1]
     ratio_default = bot[("rest", eight)].throughput / default[("rest", eight)].throughput
+    ratio_plain = bot[("rest", eight)].throughput / plain[("rest", eight)].throughput
     ratio_floor = bot[("rest", eight)].throughput / bot[("parse", eight)].throughput
     p95 = bot[("rest", levels[0])].percentile(95)
     checks = [
         (f"bot / default throughput at concurrency {eight}", f"{ratio_default:.2f}x", ratio_default >= 4),
+        (f"bot / default on Rasa's server at concurrency {eight}", f"{ratio_plain:.2f}x", ratio_plain >= 4),
         (f"bot / NLU floor throughput at concurrency {eight}", f"{ratio_floor:.2f}", ratio_floor >= 0.7),
         (f"bot p95 at concurrency {levels[0]}", f"{p95:.1f} ms", p95 <= 30),
         ("bot train time", f"{bot_train:.0f} s", bot_train <= 120),
