@@ -67,10 +67,16 @@ def test_smalltalk_sets_topic_smalltalk(bot, message: str) -> None:
 def test_out_of_scope_is_answered_honestly(bot, message: str) -> None:
     sender = sender_id("oos", message)
     text = joined(bot.send(sender, message))
-    assert "doesn't cover that" in text
+    assert "doesn't cover" in text and "won't guess" in text
     assert "What plantar fasciitis is" in text  # the menu of what the bot can answer
-    assert "{topics}" not in text
+    assert "{" not in text  # every placeholder filled
     assert topic_slot(bot, sender) == "out_of_scope"
+
+
+def test_an_uncovered_subject_is_named_in_the_honest_answer(bot) -> None:
+    text = joined(bot.send("e2e-scope", "my podiatrist wants to give me a cortisone shot, how many can i have a year?"))
+    assert "doesn't cover injections" in text
+    assert topic_slot(bot, "e2e-scope") == "out_of_scope"
 
 
 def test_red_flag_in_a_story_is_answered_first_with_topic_red_flag(bot) -> None:
