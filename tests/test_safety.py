@@ -65,6 +65,7 @@ def test_caution_names_each_condition_once_and_ignores_others(policy: SafetyPoli
     ("Do i have planter fasciitis or is it something else", True),
     ("could this be plantar fasciitis", True),
     ("can you diagnose my heel", True),
+    ("my heel kills me every morning when i get out of bed, is that pf?", True),
     ("do i have to massage every day?", False),
     ("what causes plantar fasciitis", False),
     ("", False),
