@@ -1,0 +1,146 @@
+"""stores/sql_tracker_store.py writes exactly the rows Rasa's SQLTrackerStore writes, in the same order, for
+the same conversations, while skipping the count query when it saves a tracker it has just read.
+
+Each scenario is played against both stores on their own SQLite files; the rows (type, data) must be equal.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import time
+from pathlib import Path
+from typing import Callable, List, Tuple
+
+import pytest
+import sqlalchemy as sa
+from rasa.core.tracker_store import SQLTrackerStore as RasaSQLTrackerStore
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import ActionExecuted, BotUttered, Event, SessionStarted, SlotSet, UserUttered
+
+from stores.sql_tracker_store import STORED_EVENTS, SQLTrackerStore
+from tests.conftest import PROJECT_ROOT
+
+DOMAIN = Domain.load(PROJECT_ROOT / "domain.yml")
+Rows = List[Tuple[str, str, str]]
+START = time.time() + 60  # after the action_listen Rasa stamps with the clock when it creates a tracker
+
+
+def turn(text: str, topic: str, offset: float) -> List[Event]:
+    """One question and its answer, as the processor appends them, `offset` seconds after START."""
+    timestamp = START + offset
+    return [
+        UserUttered(text, {"name": "ask_causes", "confidence": 0.9}, timestamp=timestamp),
+        ActionExecuted("action_answer", timestamp=timestamp + 0.1),
+        BotUttered(f"answer to {text}", timestamp=timestamp + 0.2),
+        SlotSet("topic", topic, timestamp=timestamp + 0.3),
+        ActionExecuted("action_listen", timestamp=timestamp + 0.4),
+    ]
+
+
+def rows(path: Path) -> Rows:
+    """The stored events in order; the clock's timestamps of events Rasa makes itself are left out."""
+    with sqlite3.connect(path) as connection:
+        stored = connection.execute("SELECT sender_id, type_name, data FROM events ORDER BY id").fetchall()
+    return [(sender, type_name, json.dumps({k: v for k, v in json.loads(data).items() if k != "timestamp"}))
+            for sender, type_name, data in stored]
+
+
+async def one_conversation(store: RasaSQLTrackerStore) -> None:
+    """Messages, a save with nothing new, a second save of the same tracker, a new session."""
+    tracker = await store.get_or_create_tracker("alice")  # new: created and saved
+    for number in range(3):
+        tracker = await store.retrieve("alice")
+        for event in turn(f"question {number}", "causes", 1000.0 + number):
+            tracker.update(event)
+        await store.save(tracker)
+    tracker = await store.retrieve("alice")
+    await store.save(tracker)  # nothing new
+    tracker = await store.retrieve("alice")
+    for event in turn("question 3", "symptoms", 1010.0):
+        tracker.update(event)
+    await store.save(tracker)
+    for event in turn("question 4", "symptoms", 1020.0):
+        tracker.update(event)
+    await store.save(tracker)  # the same tracker again, without reading it first
+    tracker = await store.retrieve("alice")
+    for event in [ActionExecuted("action_session_start", timestamp=START + 2000.0),
+                  SessionStarted(timestamp=START + 2000.1), ActionExecuted("action_listen", timestamp=START + 2000.2),
+                  *turn("question 5", "causes", 2001.0)]:
+        tracker.update(event)
+    await store.save(tracker)
+    tracker = await store.retrieve("alice")  # the new session only
+    for event in turn("question 6", "causes", 2010.0):
+        tracker.update(event)
+    await store.save(tracker)
+
+
+async def interleaved_conversations(store: RasaSQLTrackerStore) -> None:
+    for number in range(4):
+        for sender in ("bob", "carol"):
+            tracker = await store.get_or_create_tracker(sender)
+            for event in turn(f"{sender} {number}", "causes", 3000.0 + number):
+                tracker.update(event)
+            await store.save(tracker)
+
+
+async def full_tracker_saved(store: RasaSQLTrackerStore) -> None:
+    """A full tracker (all sessions) is saved the way Rasa saves it, whatever that gives."""
+    await one_conversation(store)
+    tracker = await store.retrieve_full_tracker("alice")
+    assert not hasattr(tracker, STORED_EVENTS)
+    for event in turn("question 7", "causes", 4000.0):
+        tracker.update(event)
+    await store.save(tracker)
+
+
+SCENARIOS: List[Callable] = [one_conversation, interleaved_conversations, full_tracker_saved]
+
+
+def play(store_class: type, path: Path, scenario: Callable) -> Rows:
+    store = store_class(domain=DOMAIN, host=f"sqlite:///{path}")
+    asyncio.run(scenario(store))
+    store.engine.dispose()
+    return rows(path)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda scenario: scenario.__name__)
+def test_same_rows_as_rasa(tmp_path: Path, scenario: Callable) -> None:
+    ours = play(SQLTrackerStore, tmp_path / "ours.db", scenario)
+    rasa = play(RasaSQLTrackerStore, tmp_path / "rasa.db", scenario)
+    assert ours == rasa
+    assert len(ours) > 20
+
+
+def test_every_event_once_in_order(tmp_path: Path) -> None:
+    stored = play(SQLTrackerStore, tmp_path / "ours.db", one_conversation)
+    texts = [data for _, type_name, data in stored if type_name == "user"]
+    assert [f"question {n}" in text for n, text in enumerate(texts)] == [True] * 7
+    assert len(stored) == 1 + 7 * 5 + 3  # created with action_listen; 7 turns; a new session
+
+
+def test_a_tracker_just_read_is_saved_without_the_count_query(tmp_path: Path) -> None:
+    store = SQLTrackerStore(domain=DOMAIN, host=f"sqlite:///{tmp_path / 'ours.db'}")
+    statements: List[str] = []
+    sa.event.listen(store.engine, "before_cursor_execute",
+                    lambda conn, cursor, statement, *args: statements.append(statement))
+
+    async def message() -> None:
+        await store.get_or_create_tracker("dave")
+        tracker = await store.retrieve("dave")
+        statements.clear()
+        for event in turn("hello", "causes", 5000.0):
+            tracker.update(event)
+        await store.save(tracker)
+        assert not hasattr(tracker, STORED_EVENTS)
+
+    asyncio.run(message())
+    assert statements and all(statement.lstrip().upper().startswith("INSERT") for statement in statements)
+    store.engine.dispose()
+
+
+def test_sqlite_connections_are_pooled(tmp_path: Path) -> None:
+    store = SQLTrackerStore(domain=DOMAIN, host=f"sqlite:///{tmp_path / 'ours.db'}")
+    assert isinstance(store.engine.pool, sa.pool.QueuePool)
+    assert store.sessionmaker.kw["bind"] is store.engine
+    store.engine.dispose()
