@@ -144,3 +144,11 @@ def test_sqlite_connections_are_pooled(tmp_path: Path) -> None:
     assert isinstance(store.engine.pool, sa.pool.QueuePool)
     assert store.sessionmaker.kw["bind"] is store.engine
     store.engine.dispose()
+
+
+def test_sqlite_commits_stay_durable(tmp_path: Path) -> None:
+    store = SQLTrackerStore(domain=DOMAIN, host=f"sqlite:///{tmp_path / 'ours.db'}")
+    with store.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+    store.engine.dispose()
