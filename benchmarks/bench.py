@@ -7,8 +7,9 @@ Systems, each behind a real Rasa server with the project's action server, on loo
   default    Rasa's default config (benchmarks/configs/rasa_default.yml, `rasa init`'s pipeline and
              policies) trained on the same data, same actions and server, through the REST channel
   default, Rasa's server
-             the same model served as `rasa init` would: Rasa's own REST channel only, without the
-             project's channels and so without its server fix (channels/speedups.py)
+             the same model served as `rasa init` would: Rasa's own REST channel only and Rasa's own
+             SQL tracker store, so without the project's server fixes (channels/speedups.py,
+             stores/sql_tracker_store.py)
   nlu floor  `/model/parse` of this bot's model: NLU alone, no dialogue, no actions, no tracker store
 For each concurrency level, `--messages` messages are sent by that many concurrent users, each asking
 the held-out questions in turn and starting a new conversation every 10 messages, as people do. Printed:
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 import aiohttp
+import yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
@@ -119,13 +121,13 @@ def train(config: Path, out: Path, name: str) -> Tuple[Path, float]:
 
 
 def measure(
-    model: Path, kinds: List[str], levels: List[int], total: int, workdir: Path, credentials: Optional[Path] = None
+    model: Path, kinds: List[str], levels: List[int], total: int, workdir: Path, **server_options: Path
 ) -> Tuple[Dict, float]:
-    """Runs for each kind (rest, parse) and level against one server; and its memory afterwards."""
+    """Runs for each kind (rest, parse) and level against one server; and its memory afterwards.
+    `server_options`: other credentials or endpoints files for the server."""
     texts = questions()
     results: Dict[Tuple[str, int], Run] = {}
-    options = {"credentials": credentials} if credentials else {}
-    with running_bot(model, workdir, **options) as server:
+    with running_bot(model, workdir, **server_options) as server:
         for kind in kinds:
             asyncio.run(load(server, kind, 1, WARM_UP, texts, f"warm-{kind}"))
             for level in levels:
@@ -133,6 +135,13 @@ def measure(
                 logger.info("%s %s c=%d: %.1f msg/s", model.name, kind, level, results[(kind, level)].throughput)
         memory = resident_mb(server.rasa_pid)
     return results, memory
+
+
+def rasa_own_endpoints() -> str:
+    """The project's endpoints.yml with Rasa's own SQL tracker store in place of the project's."""
+    endpoints = yaml.safe_load((PROJECT_ROOT / "endpoints.yml").read_text())
+    endpoints["tracker_store"]["type"] = "SQL"
+    return yaml.safe_dump(endpoints, sort_keys=False)
 
 
 def main() -> None:
@@ -152,7 +161,10 @@ def main() -> None:
         default, default_memory = measure(default_model, ["rest"], levels, args.messages, out / "default")
         plain_credentials = out / "rasa-rest-only.yml"
         plain_credentials.write_text("rest: {}\n")
-        plain, _ = measure(default_model, ["rest"], levels, args.messages, out / "plain", plain_credentials)
+        plain_endpoints = out / "rasa-sql-store.yml"
+        plain_endpoints.write_text(rasa_own_endpoints())
+        plain, _ = measure(default_model, ["rest"], levels, args.messages, out / "plain",
+                           credentials=plain_credentials, endpoints=plain_endpoints)
         sizes = {name: path.stat().st_size / 1e6 for name, path in (("bot", bot_model), ("default", default_model))}
 
     columns = [("bot", bot, "rest"), ("default", default, "rest"), ("default, Rasa's server", plain, "rest"),

@@ -94,6 +94,7 @@ def running_bot(
     workdir: Path,
     extra_env: Optional[Dict[str, str]] = None,
     credentials: Path = PROJECT_ROOT / "credentials.yml",
+    endpoints: Path = PROJECT_ROOT / "endpoints.yml",
     with_action_server: bool = True,
     fresh_store: bool = True,
     cors: Optional[List[str]] = None,
@@ -133,7 +134,7 @@ def running_bot(
             processes.append(action)
         rasa_log = workdir / "rasa-server.log"
         rasa = subprocess.Popen(
-            [str(BIN / "rasa"), "run", "--model", str(model), "--endpoints", "endpoints.yml",
+            [str(BIN / "rasa"), "run", "--model", str(model), "--endpoints", str(endpoints),
              "--credentials", str(credentials), "--enable-api", "--auth-token", token,
              "--interface", "127.0.0.1", "--port", str(rasa_port), *(["--cors", *cors] if cors else [])],
             cwd=PROJECT_ROOT, env=env, stdout=rasa_log.open("w"), stderr=subprocess.STDOUT,
