@@ -15,9 +15,10 @@ Rasa server's CPU time per message on work it did not need:
   (SQLAlchemy 2.0's default for SQLite files), and uses SQLite's write-ahead log, which commits with one
   append and one sync instead of a journal file created and deleted (commits stay as durable:
   `synchronous=FULL`). PostgreSQL keeps Rasa's settings.
-- **An ORM object per row.** Rasa reads the events as ORM objects and writes each new event as one;
-  SQLAlchemy's unit of work costs more than the SQL. Here the same query selects only the `data` column,
-  and the new events go in one multi-row INSERT with the same columns, in the same order.
+- **ORM work around the SQL.** For every read Rasa builds an ORM query with a sub-query and reads the rows
+  as ORM objects; for every save it adds one ORM object per event. SQLAlchemy's work cost more than the
+  SQL. Here Rasa's query is built once as a statement with the sender id as a parameter, selecting only
+  the `data` column, and the new events go in one multi-row INSERT with the same columns, in order.
 
 Everything else (table, rows, query, session logic, event broker) is Rasa's. Use it from endpoints.yml
 with the same settings as `type: SQL`:
@@ -36,11 +37,11 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-from typing import Any, Dict, Iterator, Optional, Text
+from typing import Any, Dict, Iterator, Optional, Text, Tuple
 
 import sqlalchemy as sa
 from rasa.core.tracker_store import SQLTrackerStore as RasaSQLTrackerStore
-from rasa.shared.core.events import Event
+from rasa.shared.core.events import Event, SessionStarted
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
 
@@ -65,6 +66,7 @@ class SQLTrackerStore(RasaSQLTrackerStore):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self._latest_session_events, self._all_events = self._event_queries()
         if self.engine.dialect.name == "sqlite" and self.engine.url.database not in (None, "", ":memory:"):
             url = self.engine.url
             self.engine.dispose()
@@ -78,6 +80,29 @@ class SQLTrackerStore(RasaSQLTrackerStore):
             self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)
             logger.debug("SQLite tracker store with a pool of %d connections", SQLITE_POOL_SIZE)
 
+    def _event_queries(self) -> Tuple[Any, Any]:
+        """Rasa's `_event_query` (latest session; all sessions) as statements built once, selecting only
+        the `data` column, with the sender id as a parameter: Rasa builds an ORM query with a sub-query
+        for every read, which cost more than running it."""
+        events = self.SQLEvent.__table__
+        sender = sa.bindparam("sender_id")
+        session_start = (
+            sa.select(sa.func.max(events.c.timestamp).label("session_start"))
+            .where(events.c.sender_id == sender, events.c.type_name == SessionStarted.type_name)
+            .subquery()
+        )
+        latest_session = (
+            sa.select(events.c.data)
+            .where(
+                events.c.sender_id == sender,
+                # events from the latest session start on, or all events if no session started yet
+                sa.or_(events.c.timestamp >= session_start.c.session_start, session_start.c.session_start.is_(None)),
+            )
+            .order_by(events.c.id)
+        )
+        all_sessions = sa.select(events.c.data).where(events.c.sender_id == sender).order_by(events.c.id)
+        return latest_session, all_sessions
+
     async def _retrieve(
         self, sender_id: Text, fetch_events_from_all_sessions: bool
     ) -> Optional[DialogueStateTracker]:
@@ -86,11 +111,9 @@ class SQLTrackerStore(RasaSQLTrackerStore):
         The rows are counted, not the tracker's events: Rasa drops rows it cannot read as events (old
         `topic` events), and its count query before a save counts rows."""
         with self.session_scope() as session:
-            # Rasa's query, selecting only the column it reads: no ORM object is built per row.
-            rows = self._event_query(
-                session, sender_id, fetch_events_from_all_sessions=fetch_events_from_all_sessions
-            ).with_entities(self.SQLEvent.data).all()
-            events = [json.loads(data) for (data,) in rows]
+            query = self._all_events if fetch_events_from_all_sessions else self._latest_session_events
+            rows = session.execute(query, {"sender_id": sender_id}).scalars().all()
+            events = [json.loads(data) for data in rows]
         if not (self.domain and events):
             logger.debug("No tracker for sender id '%s' in the SQL store", sender_id)
             return None

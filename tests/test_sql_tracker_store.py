@@ -158,3 +158,23 @@ def test_sqlite_commits_stay_durable(tmp_path: Path) -> None:
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
     store.engine.dispose()
+
+
+def test_reads_the_same_trackers_as_rasa(tmp_path: Path) -> None:
+    """After a second session started: the latest session only, and all sessions, as Rasa reads them."""
+    path = tmp_path / "conversation.db"
+    play(SQLTrackerStore, path, one_conversation)
+
+    async def read(store_class: type) -> Tuple[List[Event], List[Event], object]:
+        store = store_class(domain=DOMAIN, host=f"sqlite:///{path}")
+        latest, full = await store.retrieve("alice"), await store.retrieve_full_tracker("alice")
+        missing = await store.retrieve("nobody")
+        store.engine.dispose()
+        return list(latest.events), list(full.events), missing
+
+    ours, rasa = asyncio.run(read(SQLTrackerStore)), asyncio.run(read(RasaSQLTrackerStore))
+    assert ours == rasa
+    latest, full, missing = ours
+    assert missing is None
+    assert len(full) == len(rows(path))
+    assert len(latest) == 2 + 2 * 5  # from session_started on: it, action_listen and two turns
