@@ -1,6 +1,6 @@
 """Fixes for the Rasa server's hottest spots, applied when the project's channels are loaded.
 
-Both were found by profiling the Rasa server under load (py-spy, docs/benchmarks.md); both give exactly
+Each was found by profiling the Rasa server under load (py-spy, docs/benchmarks.md); each gives exactly
 Rasa's results, only without repeating work whose answer never changes.
 
 - Rasa 3.6 checks every action-server response against its JSON schema with `jsonschema.validate`, which
@@ -11,6 +11,8 @@ Rasa's results, only without repeating work whose answer never changes.
   `inspect.isabstract` check each) for every event it reads: each tracker load from the tracker store and
   each action response. That was 8% of the CPU time per message. Classes found are now remembered by
   type name; a name not seen yet still goes through Rasa's own lookup (so unknown names fail as before).
+- The processor runs its prediction graphs with `channels.graph_runner.SequentialGraphRunner` instead of
+  dask's scheduler (see that module).
 """
 from __future__ import annotations
 
@@ -19,9 +21,13 @@ import logging
 from typing import Any, Dict, Optional, Text, Type
 
 import jsonschema
+import rasa.core.processor
 from rasa.core.actions.action import RemoteAction
 from rasa.shared.constants import DOCS_BASE_URL
+from rasa.engine.runner.dask import DaskGraphRunner
 from rasa.shared.core.events import Event
+
+from channels.graph_runner import SequentialGraphRunner
 
 logger = logging.getLogger(__name__)
 RASA_VALIDATE_ACTION_RESULT = RemoteAction._validate_action_result  # Rasa's own, kept for the tests
@@ -63,11 +69,15 @@ def resolve_event_type(type_name: Text, default: Optional[Type[Event]] = None) -
 
 
 def apply() -> None:
-    """Install both fixes (idempotent)."""
+    """Install the fixes (idempotent)."""
     if RemoteAction._validate_action_result is not validate_action_result:
         RemoteAction._validate_action_result = validate_action_result
         logger.debug("Action-server responses are validated with a cached JSON-schema validator")
     if Event.__dict__["resolve_by_type"].__func__ is not resolve_event_type:
         Event.resolve_by_type = staticmethod(resolve_event_type)
         logger.debug("Event classes are looked up by type name once")
+    if rasa.core.processor.DaskGraphRunner is DaskGraphRunner:
+        # The name the processor loads models with (MessageProcessor._load_model); training keeps dask.
+        rasa.core.processor.DaskGraphRunner = SequentialGraphRunner
+        logger.debug("Prediction graphs run without dask's scheduler")
 
