@@ -33,7 +33,7 @@ from sanic import Blueprint, Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from channels.guard import GUARD_DEFAULTS, clean_text, guarded, text_problem_reply
+from channels.guard import GUARD_DEFAULTS, clean_text, guarded
 
 logger = logging.getLogger(__name__)
 # Loading the model imports numpy.distutils, which sets the *root* logger to WARNING (through setuptools'
@@ -362,7 +362,8 @@ class TelegramInput(InputChannel):
             logger.error("Could not send a reply to chat %s: %s", chat_id, error)
 
     def text_for_rasa(self, incoming: Incoming) -> Tuple[Optional[str], Optional[str]]:
-        """(text to send into Rasa, or None; the channel's own reply, or None) for a text or command."""
+        """(text to send into Rasa, or None; the channel's own reply, or None) for a text or command.
+        An empty or too long text goes on: the guard of channels/guard.py answers it, as in every channel."""
         text = clean_text(incoming.text or "").strip()
         if incoming.callback_query_id is None and text.startswith("/"):
             command = COMMAND.match(text)
@@ -373,8 +374,7 @@ class TelegramInput(InputChannel):
             if command and command.group(1).lower() in commands:
                 return commands[command.group(1).lower()], None
             return None, self.settings["unknown_command_reply"]
-        problem = text_problem_reply(text, self.settings)
-        return (None, problem) if problem else (text, None)
+        return text, None
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         blueprint = Blueprint("project_telegram_webhook", __name__)

@@ -298,6 +298,15 @@ def test_a_photo_caption_is_answered_after_the_note(telegram: TelegramBot) -> No
 
 
 @e2e
+def test_a_too_long_message_gets_the_polite_reply_and_never_reaches_rasa(telegram: TelegramBot) -> None:
+    limit = int(SETTINGS.get("max_message_chars", DEFAULTS["max_message_chars"]))
+    telegram.post(telegram.updates.text(2200, "my heel hurts " * (limit // 10)))
+    [message] = telegram.sent_to(2200)
+    assert message["text"] == SETTINGS.get("too_long_reply", DEFAULTS["too_long_reply"]).format(limit=limit)
+    assert not [event for event in telegram.server.tracker("2200")["events"] if event["event"] == "user"]
+
+
+@e2e
 def test_an_edited_message_is_answered_as_the_corrected_question(telegram: TelegramBot) -> None:
     telegram.post(telegram.updates.text(3001, "what are the symtpoms of plantr fasciitis"))
     first = telegram.sent_to(3001)
