@@ -28,6 +28,22 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def send_rest(url: str, sender: str, message: str, timeout: float = 30) -> List[Dict]:
+    """Send a message through the REST channel of the Rasa server at `url`; the bot's messages."""
+    response = requests.post(f"{url}/webhooks/rest/webhook", json={"sender": sender, "message": message},
+                             timeout=timeout)
+    response.raise_for_status()
+    return response.json()
+
+
+def fetch_tracker(url: str, token: str, sender: str) -> Dict:
+    """A conversation's tracker from the HTTP API of the Rasa server at `url`."""
+    response = requests.get(f"{url}/conversations/{quote(sender, safe='')}/tracker", params={"token": token},
+                            timeout=30)
+    response.raise_for_status()
+    return response.json()
+
+
 @dataclass
 class BotServer:
     """A running Rasa server (REST channel + HTTP API) with its action server."""
@@ -40,19 +56,11 @@ class BotServer:
 
     def send(self, sender: str, message: str, timeout: float = 30) -> List[Dict]:
         """Send a message through the REST channel and return the bot's messages."""
-        response = requests.post(
-            f"{self.url}/webhooks/rest/webhook", json={"sender": sender, "message": message}, timeout=timeout
-        )
-        response.raise_for_status()
-        return response.json()
+        return send_rest(self.url, sender, message, timeout)
 
     def tracker(self, sender: str) -> Dict:
         """The conversation's tracker from the HTTP API."""
-        response = requests.get(
-            f"{self.url}/conversations/{quote(sender, safe='')}/tracker", params={"token": self.token}, timeout=30
-        )
-        response.raise_for_status()
-        return response.json()
+        return fetch_tracker(self.url, self.token, sender)
 
     def parse(self, text: str) -> Dict:
         """NLU only: the model's parse of a text."""

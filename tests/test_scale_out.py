@@ -22,17 +22,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterator, List, Tuple
-from urllib.parse import quote
 
 import pytest
-import requests
 import yaml
 from rasa.core.lock_store import RedisLockStore
 from rasa.utils.endpoints import EndpointConfig
 
 from stores.redis_lock_store import AtomicRedisLockStore
 from tests.conftest import OUTPUT_DIR, PROJECT_ROOT
-from tests.servers import free_port
+from tests.servers import fetch_tracker, free_port, send_rest
 
 pytestmark = [pytest.mark.e2e, pytest.mark.scale_out]
 
@@ -103,19 +101,10 @@ class Stack:
         return {"r1": self.replicas[0], "r2": self.replicas[1], "lb": self.nginx}[route]
 
     def send(self, base: str, sender: str, message: str) -> List[Dict]:
-        response = requests.post(
-            f"{base}/webhooks/rest/webhook", json={"sender": sender, "message": message}, timeout=60
-        )
-        response.raise_for_status()
-        return response.json()
+        return send_rest(base, sender, message, timeout=60)
 
     def tracker(self, base: str, sender: str) -> Dict:
-        response = requests.get(
-            f"{base}/conversations/{quote(sender, safe='')}/tracker",
-            params={"token": self.settings["RASA_TOKEN"]}, timeout=30,
-        )
-        response.raise_for_status()
-        return response.json()
+        return fetch_tracker(base, self.settings["RASA_TOKEN"], sender)
 
     def psql(self, sql: str, **variables: str) -> List[List[str]]:
         """Rows of a query, run by psql as the Rasa database user (password from the stack's pgpass)."""
