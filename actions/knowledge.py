@@ -17,6 +17,7 @@ import yaml
 if TYPE_CHECKING:
     from spacy.language import Language
     from spacy.matcher import PhraseMatcher
+    from spacy.tokens import Doc
 
 logger = logging.getLogger(__name__)
 
@@ -201,6 +202,15 @@ def load_lemmatizer() -> "Language":
     return nlp
 
 
+# The channels refuse messages over 2,000 characters (by default); this bounds the parse of any text.
+MAX_PARSED_CHARS = 5000
+
+
+def lemma_doc(nlp: "Language", text: str) -> "Doc":
+    """A message parsed the one way the guide's matchers and retrieval read it: lower case, bounded."""
+    return nlp(text.lower()[:MAX_PARSED_CHARS])
+
+
 def lemma_matcher(nlp: "Language", phrases_by_key: Mapping[str, Iterable[str]]) -> "PhraseMatcher":
     """A matcher that finds each key's phrases by lemma ("injections" matches "injection"), lower case."""
     from spacy.matcher import PhraseMatcher
@@ -244,7 +254,7 @@ class Scope:
         """The names of the uncovered subjects the message mentions, in the order they appear."""
         if not text or not text.strip():
             return []
-        doc = self.nlp(text.lower()[:5000])
+        doc = lemma_doc(self.nlp, text)
         keys = [self.nlp.vocab.strings[match_id] for match_id, _, _ in sorted(self.matcher(doc), key=lambda m: m[1])]
         return [self.names[key] for key in dict.fromkeys(keys)]
 
@@ -354,7 +364,7 @@ class PassageRetriever:
     def terms(self, text: str) -> List[str]:
         """Lemmas without stop words and punctuation, plus adjacent pairs ("flat foot", "calf muscle")."""
         lemmas = [
-            token.lemma_.lower() for token in self.nlp(text.lower()[:5000])
+            token.lemma_.lower() for token in lemma_doc(self.nlp, text)
             if token.is_alpha and token.lower_ not in self.stop_words and token.lemma_.lower() not in self.stop_words
         ]
         return lemmas + [f"{a} {b}" for a, b in zip(lemmas, lemmas[1:])]

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
-from actions.knowledge import DATA_DIR, KnowledgeError, lemma_matcher, load_lemmatizer, read_yaml
+from actions.knowledge import DATA_DIR, KnowledgeError, lemma_doc, lemma_matcher, load_lemmatizer, read_yaml
 
 if TYPE_CHECKING:
     from spacy.language import Language
@@ -197,7 +197,7 @@ class RedFlagDetector:
         """The ids of the signs in the message, in the order of data/safety/red_flags.yml."""
         if not text or not text.strip():
             return []
-        doc = self.nlp(text.lower()[:5000])
+        doc = lemma_doc(self.nlp, text)
         found: Set[str] = set()
         for match_id, start, _end in self.matcher(doc):
             if not self._negated(doc, start):
