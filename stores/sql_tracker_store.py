@@ -62,7 +62,8 @@ def _write_ahead_log(connection: Any, _record: Any) -> None:
 
 
 class SQLTrackerStore(RasaSQLTrackerStore):
-    """Rasa's SQLTrackerStore, reusing the stored-event count it read and SQLite connections."""
+    """Rasa's SQLTrackerStore: the same rows, with the stored-event count reused after a read, Rasa's query
+    built once, one INSERT per save and, for SQLite, pooled connections (see the module's docstring)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
