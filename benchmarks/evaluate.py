@@ -1,6 +1,12 @@
-"""Answer quality on the held-out evaluation questions (tests/evaluation/), against two baselines.
+"""Answer quality on two question sets, for the bot and two baselines, side by side.
 
-    make evaluate        (or: .venv/bin/python benchmarks/evaluate.py [--systems bot,default,retrieval])
+    make evaluate        (or: .venv/bin/python benchmarks/evaluate.py [--systems bot,default,retrieval]
+                                                                   [--sets heldout,real])
+
+Question sets:
+  heldout    tests/evaluation/*.yml: the project's own held-out questions (composed, never trained on)
+  real       ../shared/eval/real_questions_dev.tsv: questions real people wrote (a development set: measure
+             on it, never train on it); labels list every fair answer, separated by "|"
 
 Systems, each asked every question in a fresh conversation:
   bot        this bot, through the REST channel; the topic is read from the HTTP API's tracker
@@ -8,22 +14,24 @@ Systems, each asked every question in a fresh conversation:
              policies) trained on the same data, with the same actions, through REST
   retrieval  retrieval over the guide's passages alone, no intents (in process)
 
-An answer is right when its topic is the label or a sub-topic of it. Printed per system: topic accuracy,
-out-of-scope kept out (questions the guide does not cover that got no made-up answer), out-of-scope
-precision (answers "not covered" that were right to be), the share of health answers that carry the
-disclaimer, per-topic accuracy and the most frequent confusions.
+An answer is right when its topic is one of the labels or a sub-topic of one (red_flag.today is a
+red_flag). Printed per set and system: topic accuracy; out-of-scope kept out (questions the guide does not
+cover that got no made-up answer); in-scope declined (questions the guide answers that got "not covered");
+red flags caught and false alarms; the share of health answers that carry the disclaimer; accuracy for
+messages under and over 200 characters; per-label accuracy and the most frequent confusions.
 """
 from __future__ import annotations
 
+import csv
 import os
 import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import yaml
 
@@ -35,64 +43,118 @@ from actions.knowledge import Guide, PassageRetriever  # noqa: E402
 from actions.safety import SafetyPolicy  # noqa: E402
 from tests.servers import running_bot  # noqa: E402
 
-QUESTIONS_DIR = PROJECT_ROOT / "tests" / "evaluation"
+HELDOUT_DIR = PROJECT_ROOT / "tests" / "evaluation"
+REAL_DEV_FILE = PROJECT_ROOT.parent / "shared" / "eval" / "real_questions_dev.tsv"
 NON_HEALTH = ("smalltalk", "out_of_scope")
+LONG_CHARS = 200
 
 
-def load_questions() -> List[Tuple[str, str]]:
+@dataclass(frozen=True)
+class Question:
+    text: str
+    labels: Tuple[str, ...]
+
+    @property
+    def label(self) -> str:
+        return "|".join(self.labels)
+
+
+def load_heldout(folder: Path = HELDOUT_DIR) -> List[Question]:
     questions = []
-    for path in sorted(QUESTIONS_DIR.glob("*.yml")):
-        questions += [(q["text"], q["topic"]) for q in yaml.safe_load(path.read_text(encoding="utf-8"))["questions"]]
+    for path in sorted(folder.glob("*.yml")):
+        for q in yaml.safe_load(path.read_text(encoding="utf-8"))["questions"]:
+            questions.append(Question(q["text"], tuple(str(q["topic"]).split("|"))))
     return questions
 
 
-def is_right(predicted: Optional[str], label: str) -> bool:
-    return predicted == label or (predicted or "").startswith(label + ".")
+def load_real(path: Path = REAL_DEV_FILE) -> List[Question]:
+    """The real development questions (question<TAB>label, a header line first)."""
+    with path.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
+    return [Question(row[0], tuple(row[1].split("|"))) for row in rows[1:] if len(row) >= 2 and row[0].strip()]
+
+
+SETS: Dict[str, Callable[[], List[Question]]] = {"heldout": load_heldout, "real": load_real}
+
+
+def is_right(predicted: Optional[str], labels: Sequence[str]) -> bool:
+    """Right when the topic is one of the labels or a sub-topic of one."""
+    p = predicted or ""
+    return any(p == label or p.startswith(label + ".") for label in labels)
+
+
+@dataclass
+class Prediction:
+    question: Question
+    topic: Optional[str]
+    has_disclaimer: Optional[bool]
+
+    @property
+    def right(self) -> bool:
+        return is_right(self.topic, self.question.labels)
+
+
+def share(hits: int, total: int) -> Optional[float]:
+    return hits / total if total else None
 
 
 @dataclass
 class Result:
     name: str
-    predictions: List[Tuple[str, str, Optional[str], Optional[bool]]] = field(default_factory=list)
+    predictions: List[Prediction] = field(default_factory=list)
     seconds: float = 0.0
 
-    def accuracy(self) -> float:
-        return sum(is_right(p, label) for _, label, p, _ in self.predictions) / len(self.predictions)
+    def accuracy(self, keep: Callable[[Prediction], bool] = lambda p: True) -> Optional[float]:
+        chosen = [p for p in self.predictions if keep(p)]
+        return share(sum(p.right for p in chosen), len(chosen))
 
-    def oos_kept_out(self) -> float:
-        oos = [p for _, label, p, _ in self.predictions if label == "out_of_scope"]
-        return sum(p == "out_of_scope" for p in oos) / len(oos)
+    def oos_kept_out(self) -> Optional[float]:
+        """Questions whose only fair answer is "not covered" that got it (no made-up answer)."""
+        oos = [p for p in self.predictions if p.question.labels == ("out_of_scope",)]
+        return share(sum(p.topic == "out_of_scope" for p in oos), len(oos))
 
-    def oos_precision(self) -> float:
-        said_oos = [label for _, label, p, _ in self.predictions if p == "out_of_scope"]
-        return sum(label == "out_of_scope" for label in said_oos) / max(len(said_oos), 1)
+    def in_scope_declined(self) -> Optional[float]:
+        """Questions the guide answers (out_of_scope not a fair answer) that got "not covered"."""
+        ins = [p for p in self.predictions
+               if "out_of_scope" not in p.question.labels and not is_right("red_flag", p.question.labels)
+               and p.question.labels != ("smalltalk",)]
+        return share(sum(p.topic == "out_of_scope" for p in ins), len(ins))
+
+    def red_flag_recall(self) -> Optional[float]:
+        flags = [p for p in self.predictions if p.question.labels == ("red_flag",)]
+        return share(sum(is_right(p.topic, ("red_flag",)) for p in flags), len(flags))
+
+    def false_alarms(self) -> Optional[float]:
+        others = [p for p in self.predictions if "red_flag" not in p.question.labels]
+        return share(sum(is_right(p.topic, ("red_flag",)) for p in others), len(others))
 
     def disclaimer_share(self) -> Optional[float]:
-        health = [d for _, _, p, d in self.predictions if p not in NON_HEALTH and d is not None]
-        return sum(health) / len(health) if health else None
+        health = [p.has_disclaimer for p in self.predictions
+                  if p.topic not in NON_HEALTH and p.has_disclaimer is not None]
+        return share(sum(health), len(health))
 
 
-def ask_server(model: Path, name: str, questions, policy: SafetyPolicy, workdir: Path) -> Result:
+def ask_server(model: Path, name: str, questions: List[Question], policy: SafetyPolicy, workdir: Path) -> Result:
     result = Result(name)
     disclaimers = (policy.full_disclaimer, policy.short_disclaimer)
     with running_bot(model, workdir) as bot:
         started = time.monotonic()
-        for i, (text, label) in enumerate(questions):
+        for i, question in enumerate(questions):
             sender = f"eval-{name}-{i}"
-            answer = "\n".join(m.get("text") or "" for m in bot.send(sender, text))
+            answer = "\n".join(m.get("text") or "" for m in bot.send(sender, question.text))
             topic = bot.tracker(sender)["slots"].get("topic")
-            result.predictions.append((text, label, topic, any(d in answer for d in disclaimers)))
+            result.predictions.append(Prediction(question, topic, any(d in answer for d in disclaimers)))
         result.seconds = time.monotonic() - started
     return result
 
 
-def ask_retrieval(questions) -> Result:
+def ask_retrieval(questions: List[Question]) -> Result:
     result = Result("retrieval")
     retriever = PassageRetriever.load(Guide.load())
     started = time.monotonic()
-    for text, label in questions:
-        found = retriever.best(text)
-        result.predictions.append((text, label, found[0].id if found else "out_of_scope", None))
+    for question in questions:
+        found = retriever.best(question.text)
+        result.predictions.append(Prediction(question, found[0].id if found else "out_of_scope", None))
     result.seconds = time.monotonic() - started
     return result
 
@@ -112,65 +174,85 @@ def write(line: str = "") -> None:
     sys.stdout.flush()
 
 
-def report(results: List[Result], questions) -> None:
-    labels = sorted({label for _, label in questions})
-    n_long = sum(len(text) > 70 for text, _ in questions)
-    write(f"{len(questions)} held-out questions ({n_long} longer than 70 characters), {len(labels)} labels")
+def figure(value: Optional[float]) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def report(set_name: str, results: List[Result], questions: List[Question]) -> None:
+    n_long = sum(len(q.text) > LONG_CHARS for q in questions)
+    write(f"== {set_name}: {len(questions)} questions ({n_long} longer than {LONG_CHARS} characters)")
     write()
     write(f"{'':32s}" + "".join(f"{r.name:>12s}" for r in results))
-    rows = [
-        ("topic accuracy", lambda r: f"{r.accuracy():.3f}"),
-        ("out-of-scope kept out", lambda r: f"{r.oos_kept_out():.3f}"),
-        ("out-of-scope precision", lambda r: f"{r.oos_precision():.3f}"),
-        ("health answers w/ disclaimer", lambda r: "n/a" if r.disclaimer_share() is None else f"{r.disclaimer_share():.3f}"),
+    rows: List[Tuple[str, Callable[[Result], str]]] = [
+        ("topic accuracy", lambda r: figure(r.accuracy())),
+        ("out-of-scope kept out", lambda r: figure(r.oos_kept_out())),
+        ("in-scope declined", lambda r: figure(r.in_scope_declined())),
+        ("red flags caught", lambda r: figure(r.red_flag_recall())),
+        ("false red-flag alarms", lambda r: figure(r.false_alarms())),
+        ("health answers w/ disclaimer", lambda r: figure(r.disclaimer_share())),
+        (f"accuracy, <= {LONG_CHARS} characters", lambda r: figure(r.accuracy(lambda p: len(p.question.text) <= LONG_CHARS))),
+        (f"accuracy, > {LONG_CHARS} characters", lambda r: figure(r.accuracy(lambda p: len(p.question.text) > LONG_CHARS))),
         ("seconds for all questions", lambda r: f"{r.seconds:.1f}"),
     ]
     for title, value in rows:
         write(f"{title:32s}" + "".join(f"{value(r):>12s}" for r in results))
     write()
-    write("per-topic accuracy")
-    for label in labels:
+    write("per-label accuracy")
+    for label in sorted({q.label for q in questions}):
         cells = []
         for r in results:
-            ours = [p for _, l, p, _ in r.predictions if l == label]
-            cells.append(f"{sum(is_right(p, label) for p in ours)}/{len(ours)}")
-        write(f"  {label:30s}" + "".join(f"{c:>12s}" for c in cells))
+            ours = [p for p in r.predictions if p.question.label == label]
+            cells.append(f"{sum(p.right for p in ours)}/{len(ours)}")
+        write(f"  {label[:60]:60s}" + "".join(f"{c:>12s}" for c in cells))
     for r in results[:1]:
         write()
         write(f"wrong answers ({r.name}): [label -> answered] question")
-        for text, label, p, _ in r.predictions:
-            if not is_right(p, label):
-                write(f"  [{label} -> {p}] {text}")
+        for p in r.predictions:
+            if not p.right:
+                write(f"  [{p.question.label} -> {p.topic}] {p.question.text[:160]}")
     for r in results:
-        confusions = Counter((label, p) for _, label, p, _ in r.predictions if not is_right(p, label))
+        confusions = Counter((p.question.label, p.topic) for p in r.predictions if not p.right)
         write()
         write(f"most frequent confusions ({r.name}): label -> answered")
-        for (label, p), count in confusions.most_common(12):
-            write(f"  {label} -> {p}: {count}")
+        for (label, topic), count in confusions.most_common(12):
+            write(f"  {label} -> {topic}: {count}")
+    write()
 
 
-def main(systems: List[str]) -> None:
-    questions = load_questions()
+def main(systems: List[str], set_names: List[str]) -> None:
+    question_sets = {}
+    for name in set_names:
+        try:
+            question_sets[name] = SETS[name]()
+        except FileNotFoundError as error:
+            write(f"Skipping the {name} set: {error}")
+    everything = [q for qs in question_sets.values() for q in qs]
     policy = SafetyPolicy.load()
     model = PROJECT_ROOT / "models" / "plantar-bot.tar.gz"
-    results = []
+    results: List[Result] = []
     with tempfile.TemporaryDirectory() as tmp:
         if "bot" in systems:
-            results.append(ask_server(model, "bot", questions, policy, Path(tmp) / "bot"))
+            results.append(ask_server(model, "bot", everything, policy, Path(tmp) / "bot"))
         if "default" in systems:
             write("Training the Rasa-default baseline on the same data ...")
             started = time.monotonic()
             baseline = train_baseline(Path(tmp))
             write(f"  trained in {time.monotonic() - started:.0f} s")
-            results.append(ask_server(baseline, "default", questions, policy, Path(tmp) / "default"))
+            results.append(ask_server(baseline, "default", everything, policy, Path(tmp) / "default"))
         if "retrieval" in systems:
-            results.append(ask_retrieval(questions))
-    report(results, questions)
+            results.append(ask_retrieval(everything))
+    for name, questions in question_sets.items():
+        wanted = set(map(id, questions))
+        per_set = [Result(r.name, [p for p in r.predictions if id(p.question) in wanted],
+                          r.seconds * len(questions) / max(len(everything), 1)) for r in results]
+        report(name, per_set, questions)
 
 
 if __name__ == "__main__":
     import argparse
 
-    parser = argparse.ArgumentParser(description="Answer quality on the held-out evaluation questions.")
+    parser = argparse.ArgumentParser(description="Answer quality on the held-out and the real development questions.")
     parser.add_argument("--systems", default="bot,default,retrieval", help="comma-separated: bot,default,retrieval")
-    main(parser.parse_args().systems.split(","))
+    parser.add_argument("--sets", default="heldout,real", help="comma-separated: heldout,real")
+    arguments = parser.parse_args()
+    main(arguments.systems.split(","), arguments.sets.split(","))
