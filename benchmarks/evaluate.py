@@ -41,6 +41,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from actions.knowledge import Guide, PassageRetriever  # noqa: E402
 from actions.safety import SafetyPolicy  # noqa: E402
+from actions.understanding import Reader  # noqa: E402
 from tests.servers import running_bot  # noqa: E402
 
 HELDOUT_DIR = PROJECT_ROOT / "tests" / "evaluation"
@@ -150,10 +151,11 @@ def ask_server(model: Path, name: str, questions: List[Question], policy: Safety
 
 def ask_retrieval(questions: List[Question]) -> Result:
     result = Result("retrieval")
-    retriever = PassageRetriever.load(Guide.load())
+    reader = Reader.load()
+    retriever = PassageRetriever.load(Guide.load(), reader)
     started = time.monotonic()
     for question in questions:
-        found = retriever.best(question.text)
+        found = retriever.best(reader.read(question.text))
         result.predictions.append(Prediction(question, found[0].id if found else "out_of_scope", None))
     result.seconds = time.monotonic() - started
     return result
