@@ -33,7 +33,7 @@ from sanic import Blueprint, Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from channels.guard import GUARD_DEFAULTS, clean_text, guarded
+from channels.guard import GUARD_DEFAULTS, clean_text, guarded, with_urgent_care
 
 logger = logging.getLogger(__name__)
 # Loading the model imports numpy.distutils, which sets the *root* logger to WARNING (through setuptools'
@@ -431,9 +431,11 @@ class TelegramInput(InputChannel):
         if incoming.media:
             names = self.settings["media_names"]
             kind = names.get(incoming.media, self.settings["other_media_name"])
-            await self.reply(incoming.chat_id, self.settings["non_text_reply"].format(kind=kind))
-            if incoming.text is None:
+            note = self.settings["non_text_reply"].format(kind=kind)
+            if incoming.text is None:  # nothing else will be answered: say when to seek care
+                await self.reply(incoming.chat_id, with_urgent_care(note))
                 return
+            await self.reply(incoming.chat_id, note)
         text, own_reply = self.text_for_rasa(incoming)
         if own_reply:
             await self.reply(incoming.chat_id, own_reply)
