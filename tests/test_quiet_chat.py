@@ -167,7 +167,8 @@ def test_make_chat_shows_one_line_then_the_bot(trained_model: Path) -> None:
         assert "DeprecationWarning" in log and f"Starting Rasa server on http://127.0.0.1:{rasa_port}" in log
 
         # The bot works, and its answer is all the screen shows.
-        terminal.type("what causes plantar fasciitis?\r")
+        question = "what causes plantar fasciitis?"
+        terminal.type(question + "\r")
         passage = Guide.load().get("causes").passage
         screen = terminal.wait_for(passage.split("\n")[0][:60], 60)
         screen = terminal.wait_for(SafetyPolicy.load().disclaimer(True)[:60], 20)
@@ -181,6 +182,7 @@ def test_make_chat_shows_one_line_then_the_bot(trained_model: Path) -> None:
         terminal.type("/stop\r")
         assert terminal.wait_exit(60) == 0, f"`make chat` did not end with /stop:\n{terminal.screen()[-2000:]}"
         assert not NOISE.search(terminal.screen()), f"noise on the chat's screen:\n{terminal.screen()}"
+        assert question not in CHAT_LOG.read_text(), "a visitor's words in var/chat.log"
         time.sleep(1)
         assert listening_addresses(action_port) == set(), "the action server was left running"
     finally:
