@@ -688,7 +688,8 @@ def overlap(a: dict, b: dict) -> bool:
 def test_readable_at_200_percent_zoom_and_on_a_phone(driver, web_page: str, viewport: str) -> None:
     """At 200% zoom and on a 360-pixel phone the chat fills the screen: nothing runs off its sides or is cut,
     the header's title and subtitle clear the close button, the text box is on screen, the answer has room;
-    axe-core finds nothing serious there either. Screenshots: zoom-200.png, phone-360.png."""
+    axe-core finds nothing serious there either, and the close button closes it from the keyboard, the
+    focus back on the launcher. Screenshots: zoom-200.png, phone-360.png."""
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", VIEWPORTS[viewport])
     try:
         open_fresh_widget(driver, web_page)
@@ -714,5 +715,14 @@ def test_readable_at_200_percent_zoom_and_on_a_phone(driver, web_page: str, view
         assert shown["messages"]["height"] >= 0.4 * height, f"little room for the answer: {shown['messages']}"
         assert shown["smallest"] >= 14, f"text smaller than 14 CSS pixels: {shown['smallest']}"
         assert_accessible(run_axe(driver), launcher_shown=False)
+
+        # The launcher is hidden while the chat fills the screen: the header's close button closes it.
+        from selenium.webdriver.common.keys import Keys
+
+        close = tab_to(driver, lambda f: "rw-close-button" in f.get("cls", ""), "the close button", backwards=True)
+        assert close["label"] == "Close the chat"
+        press(driver, Keys.ENTER)
+        wait_for(lambda: not chat_is_open(driver), "the chat to close", 10)
+        assert is_launcher(active_element(driver)), f"focus after closing: {active_element(driver)}"
     finally:
         driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
