@@ -12,8 +12,8 @@
  *  - new bot messages are read out by screen readers: rasa-webchat has no live region, so one is added
  *    next to it and each new bubble's text (and the suggested questions) is copied into it.
  *
- * The widget's React code re-renders its elements, so the attributes are set again by a
- * MutationObserver whenever its DOM changes. Usage (chat.js): WebChat.default(props, PlantarChatA11y.mount(title)).
+ * The widget's React code re-renders its elements, so the attributes are set again by a MutationObserver
+ * whenever its DOM changes. Usage (chat.js): WebChat.default(props, PlantarChatA11y.mount(title)).
  */
 (function () {
   "use strict";
@@ -46,7 +46,7 @@
     this.live = live;
     this.messages = null; // the message list element the counts below belong to
     this.announced = 0; // bot bubbles of that list already read out (or there before it was shown)
-    this.announcedReplies = typeof WeakSet === "function" ? new WeakSet() : null;
+    this.announcedReplies = new WeakSet(); // sets of suggestions already read out
     this.wasOpen = false;
   }
 
@@ -112,8 +112,8 @@
     this.announced = Math.max(this.announced, bubbles.length);
     var sets = list.querySelectorAll(".rw-replies");
     for (var j = 0; j < sets.length; j++) {
-      if (this.announcedReplies && this.announcedReplies.has(sets[j])) continue;
-      if (this.announcedReplies) this.announcedReplies.add(sets[j]);
+      if (this.announcedReplies.has(sets[j])) continue;
+      this.announcedReplies.add(sets[j]);
       var names = [];
       var buttons = sets[j].querySelectorAll(".rw-reply");
       for (var k = 0; k < buttons.length; k++) names.push(squash(buttons[k].textContent));
@@ -122,7 +122,6 @@
   };
 
   Enhancer.prototype.markReplies = function (list) {
-    if (!this.announcedReplies) return;
     var sets = list.querySelectorAll(".rw-replies");
     for (var i = 0; i < sets.length; i++) this.announcedReplies.add(sets[i]);
   };
@@ -208,5 +207,5 @@
     return widget;
   }
 
-  window.PlantarChatA11y = { mount: mount, labels: LABELS };
+  window.PlantarChatA11y = { mount: mount };
 })();
