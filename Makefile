@@ -40,7 +40,7 @@ help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-16s %s\n", $$1, $$2}'
 
 chat: $(MODEL) ## Talk to the bot in this terminal (sets everything up first)
-	scripts/run.sh chat
+	@scripts/run.sh chat
 
 serve: $(MODEL) ## Run the bot on port 5005: REST + socketio channels and the HTTP API (needs RASA_TOKEN)
 	scripts/run.sh serve

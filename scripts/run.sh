@@ -28,7 +28,11 @@ env -u SANIC_REQUEST_MAX_SIZE SANIC_HOST="${ACTION_HOST:-127.0.0.1}" \
   "$bin/python" -m actions --actions actions --port "$action_port" > var/action-server.log 2>&1 &
 action_pid=$!
 trap 'kill $action_pid 2>/dev/null || true' EXIT
-echo "Starting the action server on port $action_port (log: var/action-server.log) ..."
+if [ "$mode" = chat ]; then
+  echo "Starting the bot, this takes about half a minute (its log: var/chat.log) ..."
+else
+  echo "Starting the action server on port $action_port (log: var/action-server.log) ..."
+fi
 for _ in $(seq 1 120); do
   if curl -fsS "http://localhost:$action_port/health" >/dev/null 2>&1; then break; fi
   if ! kill -0 $action_pid 2>/dev/null; then
@@ -39,7 +43,23 @@ done
 
 case "$mode" in
   chat)
-    "$bin/rasa" shell --model "$model" --endpoints endpoints.yml --port "${RASA_PORT:-5005}" ;;
+    # The screen is the chat's: the shell's log lines and the deprecation warnings of Rasa's dependencies
+    # (stderr) go to var/chat.log, shown only if the bot fails. Its own server serves this terminal only.
+    # Rasa exits with status 0 when its port is taken, so that is checked first, and its log after.
+    port=${RASA_PORT:-5005}
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "Port $port is already in use (is the bot running in another terminal?). Stop that, or choose" \
+           "another port, e.g.: make chat RASA_PORT=$((port + 1))" >&2
+      exit 2
+    fi
+    status=0
+    "$bin/rasa" shell --model "$model" --endpoints endpoints.yml --interface 127.0.0.1 --port "$port" \
+      2>var/chat.log || status=$?
+    if [ "$status" != 0 ] || grep -q "Unable to start server" var/chat.log; then
+      echo "The bot stopped with an error. The end of var/chat.log:" >&2
+      tail -n 20 var/chat.log >&2
+      exit 1
+    fi ;;
   serve)
     "$bin/rasa" run --model "$model" --endpoints endpoints.yml --credentials credentials.yml \
       --port "${RASA_PORT:-5005}" --enable-api --auth-token "$RASA_TOKEN" \
