@@ -230,15 +230,18 @@ class Needs:
         """The passages that answer this need for this message (refined by what the question names; a
         negation does not change what it is about: "the fascia doesn't get much blood, does massage help?")."""
         found = {key for key, _, _ in matches(self.matcher, message, question_only=True)}
+        # A refined answer is about what the question names ("how is it different from ordinary foot
+        # pain?"); the need's notice goes with its own answer (the policy still adds the no-diagnosis notice
+        # to any question that asks for a diagnosis).
         for rule in need.refine:
             if rule.phrases_key and rule.phrases_key in found:
-                return Answer(rule.answer, need.notice)
+                return Answer(rule.answer)
             if rule.entity:
                 values = message.values(rule.entity, question_only=not rule.anywhere)
                 if rule.to == TECHNIQUE and len(values) == 1:
-                    return Answer((technique_topic_id(values[0]),), need.notice)
+                    return Answer((technique_topic_id(values[0]),))
                 if rule.to != TECHNIQUE and any(v in rule.values for v in values):
-                    return Answer(rule.answer, need.notice)
+                    return Answer(rule.answer)
         return Answer(need.answer, need.notice)
 
 

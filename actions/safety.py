@@ -46,6 +46,7 @@ class SafetyPolicy:
     caution_topics: Tuple[str, ...]
     no_diagnosis_text: str
     diagnosis_triggers: Tuple[str, ...]
+    diagnosis_not_triggers: Tuple[str, ...] = ()
 
     @classmethod
     def load(cls, policy_file: Path = POLICY_FILE) -> "SafetyPolicy":
@@ -95,6 +96,7 @@ class SafetyPolicy:
             no_diagnosis_text=_fold(texts["no_diagnosis.text"]),
             diagnosis_triggers=tuple(_fold(t) for t in string_list(no_diagnosis.get("triggers"),
                                                                    f"{policy_file}: no_diagnosis.triggers")),
+            diagnosis_not_triggers=tuple(_fold(t) for t in no_diagnosis.get("not_triggers") or ()),
         )
 
     def disclaimer(self, first_in_conversation: bool) -> str:
@@ -124,7 +126,9 @@ class SafetyPolicy:
 
     def asks_for_diagnosis(self, message: ParsedMessage) -> bool:
         """Whether the question asks the bot to tell the person what they have (the bot cannot diagnose)."""
-        folded = " " + " ".join(message.question_text.replace("?", " ").split())
+        folded = " " + " ".join(message.question_text.replace("?", " ").split()) + " "
+        for phrase in self.diagnosis_not_triggers:
+            folded = folded.replace(f" {phrase} ", " | ")
         return any(f" {trigger}" in folded for trigger in self.diagnosis_triggers)
 
     def finish_health_answer(

@@ -181,6 +181,14 @@ def test_diagnosis_request_gets_symptoms_and_cannot_diagnose(intent: str) -> Non
     assert slot(events, "topic") == "symptoms"
 
 
+def test_how_pf_differs_from_ordinary_foot_pain_is_answered_without_a_diagnosis_notice() -> None:
+    dispatcher = CollectingDispatcher()
+    events = run(make_tracker("ask_is_it_pf", text="whats the difference between pf and ordinary foot pain"), dispatcher)
+    text = dispatcher.messages[0]["text"]
+    assert text.startswith(GUIDE.get("faq.vs_general_pain").passage) and POLICY.no_diagnosis_text not in text
+    assert slot(events, "topic") == "faq.vs_general_pain"
+
+
 def test_low_confidence_message_is_answered_by_retrieval_when_it_clears_the_threshold() -> None:
     dispatcher = CollectingDispatcher()
     events = run(make_tracker("nlu_fallback", text="do flip flops cause it"), dispatcher)
