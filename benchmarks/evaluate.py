@@ -221,7 +221,7 @@ def report(set_name: str, results: List[Result], questions: List[Question]) -> N
     write()
 
 
-def main(systems: List[str], set_names: List[str]) -> None:
+def main(systems: List[str], set_names: List[str], default_model: Optional[Path] = None) -> None:
     question_sets = {}
     for name in set_names:
         try:
@@ -236,10 +236,14 @@ def main(systems: List[str], set_names: List[str]) -> None:
         if "bot" in systems:
             results.append(ask_server(model, "bot", everything, policy, Path(tmp) / "bot"))
         if "default" in systems:
-            write("Training the Rasa-default baseline on the same data ...")
-            started = time.monotonic()
-            baseline = train_baseline(Path(tmp))
-            write(f"  trained in {time.monotonic() - started:.0f} s")
+            if default_model:
+                write(f"Rasa-default baseline: {default_model} (trained on the same data, not retrained)")
+                baseline = default_model
+            else:
+                write("Training the Rasa-default baseline on the same data ...")
+                started = time.monotonic()
+                baseline = train_baseline(Path(tmp))
+                write(f"  trained in {time.monotonic() - started:.0f} s")
             results.append(ask_server(baseline, "default", everything, policy, Path(tmp) / "default"))
         if "retrieval" in systems:
             results.append(ask_retrieval(everything))
@@ -256,5 +260,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="Answer quality on the held-out and the real development questions.")
     parser.add_argument("--systems", default="bot,default,retrieval", help="comma-separated: bot,default,retrieval")
     parser.add_argument("--sets", default="heldout,real", help="comma-separated: heldout,real")
+    parser.add_argument("--default-model", type=Path, help="a Rasa-default model already trained on the same data "
+                        "(training it takes the longest part of a run)")
     arguments = parser.parse_args()
-    main(arguments.systems.split(","), arguments.sets.split(","))
+    main(arguments.systems.split(","), arguments.sets.split(","), arguments.default_model)
