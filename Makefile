@@ -86,7 +86,7 @@ $(VENV)/.installed: requirements.txt constraints.txt scripts/setup_venv.sh scrip
 	scripts/setup_venv.sh $(VENV)
 	touch $@
 
-$(SPACY_MODEL)/meta.json: $(VENV)/.installed data/spacy/entity_patterns.yml scripts/build_spacy_model.py actions/understanding.py
+$(SPACY_MODEL)/meta.json: $(VENV)/.installed data/spacy/entity_patterns.yml data/spacy/lemmas.yml scripts/build_spacy_model.py actions/understanding.py
 	$(BIN)/python scripts/build_spacy_model.py --output $(SPACY_MODEL)
 
 $(MODEL): $(VENV)/.installed $(TRAINING_INPUTS)
