@@ -13,9 +13,9 @@ import argparse
 import logging
 import os
 import sys
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from actions.content import PROJECT_ROOT, KnowledgeError
@@ -32,7 +32,7 @@ def day(text: str) -> date:
         raise argparse.ArgumentTypeError(f"not a date as YYYY-MM-DD: {text!r}") from None
 
 
-def parse_args(argv: Sequence[str], default_days: int) -> argparse.Namespace:
+def parse_args(argv: Sequence[str]) -> Tuple[argparse.ArgumentParser, argparse.Namespace]:
     parser = argparse.ArgumentParser(prog="make insights", description=__doc__.split("\n\n")[0])
     parser.add_argument("--from", dest="start", type=day, help="first day (YYYY-MM-DD)")
     parser.add_argument("--to", dest="end", type=day, help="last day, included (YYYY-MM-DD)")
@@ -43,12 +43,16 @@ def parse_args(argv: Sequence[str], default_days: int) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if not args.url:
         parser.error("no tracker store: set TRACKER_STORE_URL or give --url")
-    today = date.today()
-    args.end = args.end or (today if not args.start else min(today, args.start + timedelta(days=default_days - 1)))
-    args.start = args.start or args.end - timedelta(days=default_days - 1)
-    if args.start > args.end:
-        parser.error(f"--from {args.start} is after --to {args.end}")
-    return args
+    return parser, args
+
+
+def period(parser: argparse.ArgumentParser, args: argparse.Namespace, today: date, days: int) -> Tuple[date, date]:
+    """The first and last day: as given, else `days` days ending today (or starting on --from)."""
+    end = args.end or (today if not args.start else min(today, args.start + timedelta(days=days - 1)))
+    start = args.start or end - timedelta(days=days - 1)
+    if start > end:
+        parser.error(f"--from {start} is after --to {end}")
+    return start, end
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -62,18 +66,19 @@ def main(argv: Optional[List[str]] = None) -> int:
     except KnowledgeError as error:
         logger.error("%s", error)
         return 2
-    args = parse_args(sys.argv[1:] if argv is None else argv, settings.default_days)
+    parser, args = parse_args(sys.argv[1:] if argv is None else argv)
     zone_name = args.timezone or settings.timezone
     try:
         zone = ZoneInfo(zone_name)
     except (ZoneInfoNotFoundError, ValueError):
         logger.error("Unknown time zone %r (an IANA name such as Europe/London)", zone_name)
         return 2
+    start, end = period(parser, args, datetime.now(zone).date(), settings.default_days)
     from insights.run import make_report
 
-    out = args.out or REPORTS_DIR / f"insights-{args.start}-to-{args.end}"
+    out = args.out or REPORTS_DIR / f"insights-{start}-to-{end}"
     try:
-        path = make_report(args.url, args.start, args.end, out, zone, zone_name, settings)
+        path = make_report(args.url, start, end, out, zone, zone_name, settings)
     except KnowledgeError as error:
         logger.error("%s", error)
         return 2

@@ -369,3 +369,18 @@ def test_a_bad_period_or_store_gets_a_clear_error(filled_store: Dict, tmp_path: 
     unreachable = run("--url", secret, "--out", str(tmp_path / "r"))
     assert unreachable.returncode == 1 and "s3cret-pw" not in unreachable.stderr
     assert "Could not make the report" in unreachable.stderr
+
+
+def test_the_period_defaults_to_the_last_days_and_must_run_forwards() -> None:
+    from insights.__main__ import parse_args, period
+
+    today = date(2026, 12, 1)
+    parser, args = parse_args(["--url", "sqlite://"])
+    assert period(parser, args, today, 30) == (date(2026, 11, 2), today)
+    parser, args = parse_args(["--url", "sqlite://", "--from", "2026-10-01"])
+    assert period(parser, args, today, 30) == (date(2026, 10, 1), date(2026, 10, 30))
+    parser, args = parse_args(["--url", "sqlite://", "--to", "2026-06-30"])
+    assert period(parser, args, today, 7) == (date(2026, 6, 24), date(2026, 6, 30))
+    parser, args = parse_args(["--url", "sqlite://", "--from", "2026-12-02", "--to", "2026-12-01"])
+    with pytest.raises(SystemExit):
+        period(parser, args, today, 30)
