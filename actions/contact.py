@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 CLINIC_FILE_ENV = "CLINIC_FILE"
 CLINIC_FILE = DATA_DIR / "clinic" / "clinic.yml"
 CONTACT_FILE = DATA_DIR / "clinic" / "contact.yml"
-CONTACT_INTENT = "ask_contact"
+CONTACT_INTENT = "contact_clinic"
 # The contact reply's `topic`: a sub-topic of out_of_scope (data/guide/topics.yml), because the guide does not
 # answer it; the bot gives the clinic's details instead.
 CONTACT_TOPIC = "out_of_scope.contact"

@@ -117,8 +117,8 @@ def test_a_malformed_clinic_file_stops_the_start_naming_the_field(tmp_path: Path
 
 # ------------------------------------------------------------------------------------- contact, handoff
 @pytest.mark.parametrize("intent, text", [
-    ("ask_contact", "can i talk to a person"),
-    ("ask_contact", "how do i book an appointment"),
+    ("contact_clinic", "can i talk to a person"),
+    ("contact_clinic", "how do i book an appointment"),
     ("out_of_scope", "what are your opening hours?"),        # labelled out_of_scope by older training data
     ("nlu_fallback", "whats ur phone number"),
     ("greet", "hi, can I speak to someone at the clinic?"),
@@ -133,7 +133,7 @@ def test_asking_to_reach_the_clinic_gets_its_details(with_clinic: Answerer, clin
     assert "{" not in said
 
 
-@pytest.mark.parametrize("intent, text", [("ask_contact", "can i talk to a person"),
+@pytest.mark.parametrize("intent, text", [("contact_clinic", "can i talk to a person"),
                                           ("out_of_scope", "when are you open?")])
 def test_without_the_clinics_file_the_contact_reply_sends_to_the_doctor(without_clinic: Answerer, clinic: ClinicDetails,
                                                                         intent: str, text: str) -> None:
@@ -220,7 +220,7 @@ def test_a_topic_id_too_long_for_telegram_stops_the_start() -> None:
 def test_red_flag_and_partial_answers_offer_feedback_but_replies_without_passages_do_not(with_clinic: Answerer) -> None:
     red = respond(with_clinic, "ask_relief", RED_FLAG_STORIES["today"])
     assert red["buttons"][-2:] == ANSWERER.feedback.buttons("red_flag.today")
-    for intent, text in (("greet", "hi"), ("out_of_scope", "tell me a joke"), ("ask_contact", "can i talk to a person")):
+    for intent, text in (("greet", "hi"), ("out_of_scope", "tell me a joke"), ("contact_clinic", "can i talk to a person")):
         buttons = respond(with_clinic, intent, text).get("buttons") or []
         assert not [b for b in buttons if b["payload"].startswith(("/helpful", "/not_helpful"))], (intent, buttons)
 
