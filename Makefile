@@ -66,6 +66,12 @@ test: $(MODEL) ## Set everything up, check data/ against the held-back questions
 	else echo "note: $(HELDBACK_CHECK) is not beside this checkout; the held-back overlap check was not run"; fi
 	$(BIN)/pytest
 
+# The report for the clinic's content owner (docs/insights.md), from TRACKER_STORE_URL. FROM / TO: first and last
+# day (YYYY-MM-DD), default the last 30 days; OUT: the report's folder (default reports/insights-<from>-to-<to>).
+.PHONY: insights
+insights: $(SPACY_MODEL)/meta.json ## Report for the clinic: unanswered questions, topics, red flags, feedback, channels (FROM=, TO=)
+	$(BIN)/python -m insights $(if $(FROM),--from $(FROM)) $(if $(TO),--to $(TO)) $(if $(OUT),--out $(OUT))
+
 .PHONY: test-scale-out
 test-scale-out: $(MODEL) ## Only the scale-out test: PostgreSQL, Redis, 2 Rasa replicas, nginx (~1 min, docs/deployment.md)
 	$(BIN)/pytest -m scale_out
@@ -86,7 +92,7 @@ $(VENV)/.installed: requirements.txt constraints.txt scripts/setup_venv.sh scrip
 	scripts/setup_venv.sh $(VENV)
 	touch $@
 
-$(SPACY_MODEL)/meta.json: $(VENV)/.installed data/spacy/entity_patterns.yml scripts/build_spacy_model.py actions/understanding.py
+$(SPACY_MODEL)/meta.json: $(VENV)/.installed data/spacy/entity_patterns.yml data/spacy/lemmas.yml scripts/build_spacy_model.py actions/understanding.py
 	$(BIN)/python scripts/build_spacy_model.py --output $(SPACY_MODEL)
 
 $(MODEL): $(VENV)/.installed $(TRAINING_INPUTS)

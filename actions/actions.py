@@ -30,4 +30,5 @@ class ActionAnswer(Action):
         understood = Understood.from_latest_message(message)
         reply = ANSWERER.reply(understood, message.get("text"), tracker.get_slot("topic"))
         logger.debug("intent=%s -> topic=%s", understood.intent, reply.topic)
-        return send(dispatcher, tracker, reply, ANSWERER.policy, ANSWERER.settings.did_you_mean_title)
+        return send(dispatcher, tracker, reply, ANSWERER.policy, ANSWERER.settings.did_you_mean_title,
+                    feedback=ANSWERER.feedback)

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
+from actions.contact import CONTACT_INTENT, Contact
 from actions.content import DATA_DIR, KnowledgeError, read_yaml
+from actions.feedback import RATINGS, Feedback
 from actions.knowledge import (
     CHOOSE_TOPIC_INTENT, TOPIC_ENTITY, Guide, Need, Needs, PassageRetriever, Scope, Suggestions, Topic,
     TwoPartQuestions,
@@ -28,7 +30,7 @@ ANSWERING_FILE = DATA_DIR / "guide" / "answering.yml"
 SMALLTALK_INTENTS = ("greet", "goodbye", "thanks", "bot_challenge", "help")
 FALLBACK_INTENTS = ("nlu_fallback", "out_of_scope")
 FOLLOW_UP_INTENT = "ask_more"
-NO_SUGGESTIONS_AFTER = ("goodbye",)
+NO_SUGGESTIONS_AFTER = ("goodbye", *RATINGS)
 
 
 @dataclass(frozen=True)
@@ -94,10 +96,11 @@ class Answerer:
 
     def __init__(self, reader: Reader, guide: Guide, needs: Needs, scope: Scope, retriever: PassageRetriever,
                  two_part: TwoPartQuestions, suggestions: Suggestions, policy: SafetyPolicy, triage: Triage,
-                 settings: AnsweringSettings) -> None:
+                 settings: AnsweringSettings, contact: Contact, feedback: Feedback) -> None:
         self.reader, self.guide, self.needs, self.scope = reader, guide, needs, scope
         self.retriever, self.two_part, self.suggestions = retriever, two_part, suggestions
         self.policy, self.triage, self.settings = policy, triage, settings
+        self.contact, self.feedback = contact, feedback
 
     @classmethod
     def load(cls) -> "Answerer":
@@ -106,9 +109,12 @@ class Answerer:
         guide = Guide.load()
         needs = Needs.load(guide, reader)
         policy = SafetyPolicy.load()
+        triage = Triage.load(reader, policy=policy)
+        contact = Contact.load(reader, triage.levels)
+        answer_topics = [*guide.topics, OUT_OF_SCOPE, *(f"{RED_FLAG}.{level}" for level in triage.levels)]
         return cls(reader, guide, needs, Scope.load(reader), PassageRetriever.load(guide, reader),
-                   TwoPartQuestions.load(needs, reader), Suggestions.load(guide), policy, Triage.load(reader, policy=policy),
-                   AnsweringSettings.load())
+                   TwoPartQuestions.load(needs, reader), Suggestions.load(guide), policy, triage,
+                   AnsweringSettings.load(), contact, Feedback.load(answer_topics, contact.clinic))
 
     # -- the reply ----------------------------------------------------------------------------------
 
@@ -126,15 +132,32 @@ class Answerer:
         if triage.urgent:
             logger.info("Red flag, level %s (%d sign(s))", triage.level, len(triage.signs))
             return Reply(topic=f"{RED_FLAG}.{triage.level}", passages=[self.guide.get("safety")],
-                         notices=[self.policy.red_flag_notice(triage.level, triage.descriptions)])
+                         notices=[self.policy.red_flag_notice(triage.level, triage.descriptions),
+                                  *self.contact.after_red_flag(triage.level)])
         intent = understood.intent
+        # The clinic (issue 14): a feedback button's press is thanked; asking to reach the clinic is answered
+        # with its details, unless the question is also, and surely, one the guide answers.
+        if intent in RATINGS:
+            return self.feedback.reply(intent)
+        contact_too = self.contact.wanted(intent, understood.confidence, message)
+        if contact_too and not self._surely_a_need(understood):
+            return self.contact.reply()
         if intent in SMALLTALK_INTENTS:
             values = {"topics": self.topics_menu()} if intent == "help" else {}
             return Reply(topic=SMALLTALK, response=f"utter_{intent}", response_values=values)
         reply = self._guide_answer(understood, message, previous_topic)
         if not reply.is_health_answer:
             return reply
-        return self._with_policy(reply, message, triage.persistent)
+        reply = self._with_policy(reply, message, triage.persistent)
+        if contact_too and not any(line in reply.afterwords for line in self.contact.after_referral()):
+            reply.afterwords.extend(self.contact.after_referral())
+        return reply
+
+    def _surely_a_need(self, understood: Understood) -> bool:
+        """A need the guide answers, as sure as the scope check asks (the clinic's details then follow it)."""
+        need = self.needs.get(understood.intent)
+        return (understood.intent != CONTACT_INTENT and need is not None and need.covered
+                and understood.confidence >= self.scope.min_confidence)
 
     def _guide_answer(self, understood: Understood, message: ParsedMessage, previous_topic: Optional[str]) -> Reply:
         """The answer from the guide (or the honest "not covered"), before the policy's notices."""
@@ -190,6 +213,8 @@ class Answerer:
             ids = [p.id for p in passages]
             passages = [self.guide.get(t) for t in self.policy.caution_topics if t not in ids] + passages
         afterwords = list(reply.afterwords) + ([self.policy.persistent_text] if persistent else [])
+        if persistent or caution or self.policy.no_diagnosis_text in notices:
+            afterwords.extend(self.contact.after_referral())  # whom to see, when the clinic is known
         return Reply(topic=reply.topic, passages=passages, notices=notices, preface=reply.preface,
                      afterwords=afterwords, did_you_mean=reply.did_you_mean)
 

@@ -2,12 +2,12 @@
 
 Every action builds a `Reply` and hands it to `send`. `send` is the single place where a health answer is
 finished by the safety policy (source lines and disclaimer) and where the `topic` slot is set, so no answer
-path can skip either.
+path can skip either. It is also where every health answer gets its feedback buttons (actions/feedback.py).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
@@ -15,6 +15,9 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.knowledge import Topic
 from actions.safety import SafetyPolicy
+
+if TYPE_CHECKING:
+    from actions.feedback import Feedback
 
 TOPIC_SLOT = "topic"
 DISCLAIMER_SLOT = "disclaimer_shown"
@@ -74,11 +77,14 @@ def buttons(reply: Reply, did_you_mean_title: str) -> List[Dict[str, str]]:
 
 def send(
     dispatcher: CollectingDispatcher, tracker: Tracker, reply: Reply, policy: SafetyPolicy,
-    did_you_mean_title: str = "Did you mean: {label}?",
+    did_you_mean_title: str = "Did you mean: {label}?", feedback: Optional["Feedback"] = None,
 ) -> List[Dict[str, Any]]:
-    """Utter the reply (health answers finished by the safety policy) and set the `topic` slot."""
+    """Utter the reply (health answers finished by the safety policy, then the feedback buttons after the
+    suggestions) and set the `topic` slot."""
     events: List[Dict[str, Any]] = [SlotSet(TOPIC_SLOT, reply.topic)]
     shown = buttons(reply, did_you_mean_title)
+    if reply.is_health_answer and feedback is not None:
+        shown += feedback.buttons(reply.topic)
     if reply.is_health_answer:
         first = not tracker.get_slot(DISCLAIMER_SLOT)
         notices = reply.notices + ([reply.preface] if reply.preface else [])

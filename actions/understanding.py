@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 PATTERNS_FILE = DATA_DIR / "spacy" / "entity_patterns.yml"
+LEMMAS_FILE = DATA_DIR / "spacy" / "lemmas.yml"
 READING_FILE = DATA_DIR / "understanding" / "reading.yml"
 PIPELINE_DIR = PROJECT_ROOT / "build" / "spacy_model"
 # The channels refuse messages over 2,000 characters (by default); this bounds the parse of any text.
@@ -52,7 +53,17 @@ def ruler_patterns(patterns_file: Path = PATTERNS_FILE) -> List[Dict[str, Any]]:
     return patterns
 
 
-def assemble_pipeline(patterns_file: Path = PATTERNS_FILE) -> "Language":
+def lemma_corrections(lemmas_file: Path = LEMMAS_FILE) -> Dict[str, str]:
+    """word -> lemma corrections to the lookup table (data/spacy/lemmas.yml)."""
+    data = read_yaml(lemmas_file)
+    lemmas = data.get("lemmas") if isinstance(data, dict) else None
+    if not isinstance(lemmas, dict) or not all(isinstance(k, str) and isinstance(v, str) and k and v
+                                               for k, v in lemmas.items()):
+        raise KnowledgeError(f"{lemmas_file}: expected a mapping of words to lemmas under 'lemmas'")
+    return {word.lower(): lemma.lower() for word, lemma in lemmas.items()}
+
+
+def assemble_pipeline(patterns_file: Path = PATTERNS_FILE, lemmas_file: Path = LEMMAS_FILE) -> "Language":
     """The project's spaCy pipeline: blank English, lookup lemmatizer, sentencizer, entity_ruler.
 
     spaCy's official English models cannot be downloaded on our machines; this small pipeline is built
@@ -64,6 +75,9 @@ def assemble_pipeline(patterns_file: Path = PATTERNS_FILE) -> "Language":
     nlp.add_pipe("sentencizer")
     ruler = nlp.add_pipe("entity_ruler", config={"phrase_matcher_attr": "LOWER"})
     nlp.initialize()  # loads the lemma lookup tables from spacy-lookups-data
+    table = nlp.get_pipe("lemmatizer").lookups.get_table("lemma_lookup")
+    for word, lemma in lemma_corrections(lemmas_file).items():
+        table[word] = lemma
     ruler.add_patterns(ruler_patterns(patterns_file))
     return nlp
 

@@ -112,14 +112,14 @@ class Result:
     def oos_kept_out(self) -> Optional[float]:
         """Questions whose only fair answer is "not covered" that got it (no made-up answer)."""
         oos = [p for p in self.predictions if p.question.labels == ("out_of_scope",)]
-        return share(sum(p.topic == "out_of_scope" for p in oos), len(oos))
+        return share(sum(is_right(p.topic, ("out_of_scope",)) for p in oos), len(oos))  # .contact too
 
     def in_scope_declined(self) -> Optional[float]:
         """Questions the guide answers (out_of_scope not a fair answer) that got "not covered"."""
         ins = [p for p in self.predictions
                if "out_of_scope" not in p.question.labels and not is_right("red_flag", p.question.labels)
                and p.question.labels != ("smalltalk",)]
-        return share(sum(p.topic == "out_of_scope" for p in ins), len(ins))
+        return share(sum(is_right(p.topic, ("out_of_scope",)) for p in ins), len(ins))
 
     def red_flag_recall(self) -> Optional[float]:
         flags = [p for p in self.predictions if p.question.labels == ("red_flag",)]
@@ -131,7 +131,7 @@ class Result:
 
     def disclaimer_share(self) -> Optional[float]:
         health = [p.has_disclaimer for p in self.predictions
-                  if p.topic not in NON_HEALTH and p.has_disclaimer is not None]
+                  if not is_right(p.topic, NON_HEALTH) and p.has_disclaimer is not None]
         return share(sum(health), len(health))
 
 

@@ -130,6 +130,8 @@ def running_bot(
         SANIC_REQUEST_MAX_SIZE="65536",
         # one server: in-memory conversation locks (endpoints.yml needs every REDIS_* set, even unused)
         LOCK_STORE_TYPE="in_memory", REDIS_HOST="localhost", REDIS_PORT="6379", REDIS_PASSWORD="", REDIS_DB="1",
+        # no clinic's details (issue 14) unless a test gives some: a developer's data/clinic/clinic.yml stays out
+        CLINIC_FILE=str(workdir / "no-clinic.yml"),
     )
     if cors is not None:
         env["CORS_ORIGINS"] = " ".join(cors)

@@ -33,6 +33,8 @@ MESSAGES = [
     ("i've had it for a year and tried everything. will it go away?", []),  # the persistent-pain line
     ("tell me more", []),
     ('/choose_topic{"guide_topic": "causes.footwear"}', [{"entity": "guide_topic", "value": "causes.footwear"}]),
+    ('/not_helpful{"rated_topic":"causes"}', [{"entity": "rated_topic", "value": "causes"}]),  # a feedback press
+    ("can i book an appointment?", []),  # asking to reach the clinic
 ]
 PASSAGES = [topic.passage for topic in GUIDE.topics.values()]
 
@@ -51,7 +53,8 @@ def test_no_health_answer_without_disclaimer(intent, message, first: bool, confi
     topic = [e["value"] for e in events if e.get("name") == "topic"][-1]
     for sent in dispatcher.messages:
         body = sent.get("text") or ""
-        is_health = topic not in ("smalltalk", "out_of_scope") or any(p in body for p in PASSAGES)
+        # smalltalk, out_of_scope and their sub-topics (smalltalk.feedback, out_of_scope.contact) are not health
+        is_health = topic.split(".")[0] not in ("smalltalk", "out_of_scope") or any(p in body for p in PASSAGES)
         if is_health:
             expected = POLICY.disclaimer(first_in_conversation=first)
             assert body.endswith(expected), f"{intent!r} / {text!r}: no disclaimer"

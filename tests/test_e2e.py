@@ -108,6 +108,8 @@ def test_condition_from_the_entity_ruler_leads_with_caution(bot) -> None:
 def test_answers_carry_suggestion_buttons_through_rest(bot) -> None:
     messages = bot.send("e2e-buttons", QUESTIONS["guide"]["causes"])
     buttons = [b for m in messages for b in m.get("buttons", [])]
+    assert [b["payload"] for b in buttons[-2:]] == ['/helpful{"rated_topic":"causes"}', '/not_helpful{"rated_topic":"causes"}']
+    buttons = buttons[:-2]  # the suggestions, before "helpful / not helpful" (issue 14)
     payloads = {topic.payload: topic.id for topic in GUIDE.topics.values()}
     assert 2 <= len(buttons) <= 3 and all(b["payload"] in payloads for b in buttons)
     pressed = bot.send("e2e-buttons", buttons[0]["payload"])

@@ -29,7 +29,8 @@ def test_every_intent_has_enough_training_and_heldout_examples() -> None:
     train = Counter(intent for _, intent in load_examples(TRAIN_DIR))
     heldout = Counter(intent for _, intent in load_examples(HELDOUT_DIR))
     domain = yaml.safe_load((TRAIN_DIR.parent.parent / "domain.yml").read_text())
-    intents = [i for i in domain["intents"] if i != "choose_topic"]  # buttons send choose_topic, nobody types it
+    # buttons send these, nobody types them: choose_topic (suggestions), helpful / not_helpful (feedback)
+    intents = [i for i in domain["intents"] if i not in ("choose_topic", "helpful", "not_helpful")]
     for intent in intents:
         assert train[intent] >= 20, f"{intent}: {train[intent]} training examples"
         assert heldout[intent] >= 5, f"{intent}: {heldout[intent]} held-out examples"

@@ -174,6 +174,15 @@ def test_make_chat_shows_one_line_then_the_bot(trained_model: Path) -> None:
         screen = terminal.wait_for(SafetyPolicy.load().disclaimer(True)[:60], 20)
         assert not NOISE.search(screen), f"noise on the chat's screen:\n{screen}"
 
+        # Issue 14: the answer's choices end with "helpful / not helpful"; choosing "not helpful" (up twice from
+        # the first choice, past "type your own message") is thanked. Then a second question.
+        assert '👎 Not helpful (/not_helpful{"rated_topic":"causes"})' in screen, screen[-2000:]
+        terminal.type("\x1b[A\x1b[A")
+        terminal.type("\r")
+        terminal.wait_for("Thanks for telling me", 30)
+        terminal.type("how do i massage my foot at home?\r")
+        screen = terminal.wait_for(SafetyPolicy.load().short_disclaimer[:40], 60)
+
         # Leave as the shell says: the last choice of the suggestions is "type your own message", then /stop.
         prompts = screen.count(PROMPT)
         terminal.type("\x1b[A")  # up from the first choice: the last one

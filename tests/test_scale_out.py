@@ -307,3 +307,26 @@ def test_tickets_issued_at_once_by_several_servers_are_all_kept(stack: Stack, fi
     )
     figures.append(f"scale-out: 8 clients x 25 tickets for one conversation: AtomicRedisLockStore kept {kept}/200 "
                    f"distinct; Rasa's RedisLockStore kept {stock[2]}/{stock[0]} ({stock[1]} distinct numbers)")
+
+
+def test_make_insights_reads_the_stacks_postgresql(stack: Stack, tmp_path: Path) -> None:
+    """Issue 14: the clinic's report from PostgreSQL as from SQLite. It counts the conversations and messages
+    this module sent (what psql counts in the same store), and names no sender."""
+    import csv
+    import sys
+
+    settings = stack.settings
+    url = f"postgresql://{settings['PGUSER']}@{settings['PGHOST']}:{settings['PGPORT']}/{settings['PGDATABASE']}"
+    env = dict(os.environ, PGPASSFILE=settings["PGPASSFILE"], TF_CPP_MIN_LOG_LEVEL="2")  # libpq reads the password
+    result = subprocess.run([sys.executable, "-m", "insights", "--url", url, "--out", str(tmp_path)], cwd=PROJECT_ROOT,
+                            env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    with (tmp_path / "insights.csv").open(encoding="utf-8") as handle:
+        summary = {row["item"]: int(row["count"]) for row in csv.DictReader(handle) if row["section"] == "summary"}
+    [[conversations, messages]] = stack.psql(
+        "SELECT count(DISTINCT sender_id), count(*) FROM events WHERE type_name = 'user';")
+    assert (summary["conversations"], summary["messages"]) == (int(conversations), int(messages)) and int(messages) > 0
+    assert "postgresql tracker store" in (tmp_path / "insights.html").read_text()
+    senders = [row[0] for row in stack.psql("SELECT DISTINCT sender_id FROM events;")]
+    report = (tmp_path / "insights.html").read_text() + (tmp_path / "insights.csv").read_text()
+    assert not [s for s in senders if s in report]

@@ -42,6 +42,8 @@ TOPICS = yaml.safe_load((PROJECT_ROOT / "data" / "guide" / "passages.yml").read_
 HEADING = {topic_id: topic["heading"] for topic_id, topic in TOPICS.items()}
 # A suggestion button's payload asks for its topic: /choose_topic{"guide_topic": "causes.footwear"}
 TOPIC_OF_PAYLOAD = {f'/choose_topic{{"guide_topic": "{topic_id}"}}': topic_id for topic_id in TOPICS}
+# Issue 14: the feedback buttons after the suggestions under every health answer.
+FEEDBACK_TITLES = yaml.safe_load((PROJECT_ROOT / "data" / "clinic" / "feedback.yml").read_text())["buttons"]
 
 
 def flat(text: str) -> str:
@@ -245,9 +247,14 @@ def test_a_question_is_answered_with_its_source_the_disclaimer_and_buttons(teleg
     assert f"From the guide: {HEADING['causes']}" in message["text"]
     assert FULL_DISCLAIMER in flat(message["text"])
     rows = message["reply_markup"]["inline_keyboard"]
-    assert len(rows) >= 2
-    for [button] in rows:
+    *suggestions, [helpful], [not_helpful] = rows
+    assert len(suggestions) >= 2
+    for [button] in suggestions:
         assert button["text"] and button["callback_data"] in TOPIC_OF_PAYLOAD  # each suggestion asks for a topic
+    # then "helpful / not helpful" for this answer (issue 14), each within Telegram's 64 bytes
+    assert [helpful["callback_data"], not_helpful["callback_data"]] == [
+        '/helpful{"rated_topic":"causes"}', '/not_helpful{"rated_topic":"causes"}']
+    assert [helpful["text"], not_helpful["text"]] == list(FEEDBACK_TITLES.values())
     assert telegram.server.tracker("1001")["slots"]["topic"] == "causes"
 
 
@@ -262,6 +269,25 @@ def test_a_pressed_button_answers_its_topic(telegram: TelegramBot, fake: FakeTel
     assert f"From the guide: {HEADING[TOPIC_OF_PAYLOAD[payload]]}" in answer["text"]
     assert SHORT_DISCLAIMER in flat(answer["text"])  # later answers of a conversation carry the short one
     assert answer["reply_markup"]["inline_keyboard"]
+
+
+@e2e
+def test_not_helpful_from_the_inline_keyboard_is_kept_and_thanked(telegram: TelegramBot, fake: FakeTelegram) -> None:
+    """Issue 14: the feedback button's press is answered with a short thanks that offers whom to contact, and
+    the conversation keeps it as the button's intent and the rated answer's topic."""
+    telegram.post(telegram.updates.text(1011, "how do i massage my foot at home?"))
+    [answer] = telegram.sent_to(1011)
+    topic = telegram.server.tracker("1011")["slots"]["topic"]
+    [[press]] = [row for row in answer["reply_markup"]["inline_keyboard"] if row[0]["text"] == FEEDBACK_TITLES["not_helpful"]]
+    reply = telegram.post(telegram.updates.callback(1011, press["callback_data"], query_id="rate-1"))
+    assert reply.status_code == 200
+    assert [c["ok"] for c in fake.calls_to("answerCallbackQuery", callback_query_id="rate-1")] == [True]
+    thanks = telegram.sent_to(1011, count=2)[-1]
+    assert thanks["text"].startswith("Thanks") and "doctor" in thanks["text"]
+    tracker = telegram.server.tracker("1011")
+    [pressed] = [e for e in tracker["events"] if e["event"] == "user" and e["parse_data"]["intent"]["name"] == "not_helpful"]
+    assert [(e["entity"], e["value"]) for e in pressed["parse_data"]["entities"]] == [("rated_topic", topic)]
+    assert tracker["slots"]["topic"] == "smalltalk.feedback"
 
 
 @e2e

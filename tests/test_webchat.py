@@ -22,6 +22,7 @@ from typing import Callable, Iterator, List, Optional
 
 import pytest
 import requests
+import yaml
 
 from actions.knowledge import Guide, Suggestions
 from actions.safety import SafetyPolicy
@@ -48,6 +49,8 @@ EVIL_ORIGIN = "http://evil.example"
 
 GUIDE = Guide.load()
 SUGGESTIONS = Suggestions.load(GUIDE)
+# Issue 14: every health answer's buttons end with "helpful / not helpful" (data/clinic/feedback.yml).
+FEEDBACK_TITLES = list(yaml.safe_load((PROJECT_ROOT / "data" / "clinic" / "feedback.yml").read_text())["buttons"].values())
 POLICY = SafetyPolicy.load()
 
 
@@ -366,7 +369,7 @@ def test_answer_shows_passage_source_disclaimer_and_buttons(driver, web_page: st
     # The guide's bullet points stay one per line (chat.css), not one run-on paragraph.
     passage_bubble = next(t for t in answer if "Overuse or Overloading" in t)
     assert "\n• Improper Footwear" in passage_bubble, passage_bubble
-    expected_buttons = [GUIDE.get(t).label for t in SUGGESTIONS.for_topic("causes")]
+    expected_buttons = [GUIDE.get(t).label for t in SUGGESTIONS.for_topic("causes")] + FEEDBACK_TITLES
     wait_for(lambda: shown_buttons(driver) == expected_buttons, f"the suggested questions {expected_buttons}", 10)
     screenshot(driver, "answer.png")
     assert browser_errors(driver) == []
@@ -384,6 +387,25 @@ def test_button_answers_its_topic(driver, web_page: str, webchat_bot: BotServer)
     assert topic_of_last_answer(webchat_bot, session_id(driver)) == topic_id
     assert_health_answer(answer, topic_id, first_in_conversation=False)
     screenshot(driver, "button.png")
+
+
+def test_feedback_button_is_thanked_and_kept_in_the_conversation(driver, web_page: str, webchat_bot: BotServer) -> None:
+    """Issue 14: "helpful" under an answer, clicked, shows the visitor's choice and a short thanks, and the
+    conversation keeps the press with the rated answer's topic (what `make insights` counts)."""
+    open_fresh_widget(driver, web_page)
+    ask(driver, "what causes plantar fasciitis?")
+    wait_for_buttons(driver, "causes")
+    before = len(texts(driver, ".rw-response"))
+    click_button(driver, FEEDBACK_TITLES[0])
+    thanks = wait_quiet(driver, before)
+    assert texts(driver, ".rw-client")[-1] == FEEDBACK_TITLES[0]
+    assert thanks and thanks[0].startswith("Thanks"), thanks
+    tracker = webchat_bot.tracker(session_id(driver))
+    pressed = [e["parse_data"] for e in tracker["events"] if e["event"] == "user"][-1]
+    assert pressed["intent"]["name"] == "helpful"
+    assert [(e["entity"], e["value"]) for e in pressed["entities"]] == [("rated_topic", "causes")]
+    assert tracker["slots"]["topic"] == "smalltalk.feedback"
+    screenshot(driver, "feedback.png")
 
 
 def test_script_text_is_shown_as_text_not_run(driver, web_page: str) -> None:
@@ -528,7 +550,8 @@ def is_text_box(focused: dict) -> bool:
 
 
 def is_suggestion(focused: dict) -> bool:
-    return "rw-reply" in focused.get("cls", "")
+    """A suggested question's button (not one of the feedback buttons after them)."""
+    return "rw-reply" in focused.get("cls", "") and focused.get("text") not in FEEDBACK_TITLES
 
 
 def load_fresh_page(driver, url: str) -> None:
@@ -543,7 +566,8 @@ def load_fresh_page(driver, url: str) -> None:
 
 
 def wait_for_buttons(driver, topic_id: str) -> List[str]:
-    expected = [GUIDE.get(t).label for t in SUGGESTIONS.for_topic(topic_id)]
+    """The answer's buttons: its suggested questions, then the feedback buttons."""
+    expected = [GUIDE.get(t).label for t in SUGGESTIONS.for_topic(topic_id)] + FEEDBACK_TITLES
     wait_for(lambda: shown_buttons(driver) == expected, f"the suggested questions {expected}", 10)
     return expected
 
@@ -645,7 +669,7 @@ def test_new_bot_messages_are_announced(driver, web_page: str) -> None:
     wait_for_buttons(driver, "causes")
     said = "\n".join(announced(driver))
     assert_health_answer([said], "causes", first_in_conversation=True)
-    labels = [GUIDE.get(t).label for t in SUGGESTIONS.for_topic("causes")]
+    labels = [GUIDE.get(t).label for t in SUGGESTIONS.for_topic("causes")] + FEEDBACK_TITLES
     assert f"Suggested questions: {'; '.join(labels)}." in said, said
     assert question not in said
 
