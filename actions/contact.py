@@ -130,9 +130,11 @@ class Contact:
     contact in health answers (none without the clinic's details: the policy's wording stands alone)."""
 
     def __init__(self, clinic: Optional[ClinicDetails], lines: ContactLines, matcher: Any, settings: ReadingSettings,
-                 not_after: Sequence[str] = (), not_after_min_confidence: float = 0.0) -> None:
+                 not_after: Sequence[str] = (), not_after_min_confidence: float = 0.0,
+                 bare_phrase_max_sentences: int = 2) -> None:
         self.clinic, self.lines, self.matcher, self.not_after = clinic, lines, matcher, tuple(not_after)
         self.settings, self.not_after_min_confidence = settings, not_after_min_confidence
+        self.bare_phrase_max_sentences = bare_phrase_max_sentences
 
     @classmethod
     def load(cls, reader: Reader, levels: Sequence[str], clinic_path: Optional[Path] = None,
@@ -157,16 +159,22 @@ class Contact:
         bar = data.get("not_after_min_confidence", 0.0)
         if not isinstance(bar, (int, float)) or not 0 <= bar <= 1:
             raise KnowledgeError(f"{contact_file}: 'not_after_min_confidence' must be a number from 0 to 1")
-        return cls(clinic, lines, reader.matcher({CONTACT_KEY: phrases}), reader.settings, not_after, float(bar))
+        most = data.get("bare_phrase_max_sentences", 2)
+        if not isinstance(most, int) or isinstance(most, bool) or most < 0:
+            raise KnowledgeError(f"{contact_file}: 'bare_phrase_max_sentences' must be a whole number, 0 or more")
+        return cls(clinic, lines, reader.matcher({CONTACT_KEY: phrases}), reader.settings, not_after, float(bar), most)
 
     def asked_in(self, message: ParsedMessage) -> bool:
         """Whether the question asks to reach the clinic: a phrase in a sentence of the question that asks
-        something, or anywhere in the question when none does ("I'd like an appointment."). A short message
+        something, or anywhere in a short message when none does ("appointment please"). A short message
         is read whole as its question, so "I have an appointment next week. How long does it last?" is
-        looked at sentence by sentence: only the second asks."""
+        looked at sentence by sentence: only the second asks. A longer story that asks nothing is not read
+        for phrases: "after a few of those appointments it got better" tells, it does not ask."""
         doc = message.doc
         sentences = list(doc.sents) if doc.has_annotation("SENT_START") else [doc[:]]
         asking = [s for s in sentences if message.in_question(s.start) and is_asking(s, self.settings)]
+        if not asking and len(sentences) > self.bare_phrase_max_sentences:
+            return False
         spans = asking or list(message.question)
         return any(any(s.start <= start < s.end for s in spans) for _, start, _ in matches(self.matcher, message))
 

@@ -166,6 +166,23 @@ def test_a_booking_in_the_story_is_not_a_request(with_clinic: Answerer, clinic: 
     assert clinic.phone not in message["text"]
 
 
+@pytest.mark.parametrize("intent, story", [
+    ("ask_prognosis", "My heel flared up in the spring. I saw a physio and after a few of those appointments "
+                      "it settled down. Now it's back and I'm scared it's never going to clear up for good."),
+    ("ask_relief", "Been on my feet all day at the market stall. My arch is burning. I rang the surgery but "
+                   "there's no availability till next month, so I'm rolling it on a bottle in the meantime."),
+])
+def test_a_story_that_asks_nothing_is_not_read_as_a_request_to_book(with_clinic: Answerer, clinic: ClinicDetails,
+                                                                     intent: str, story: str) -> None:
+    """A long story that asks nothing tells about appointments, it does not ask for one."""
+    message = respond(with_clinic, intent, story, confidence=0.5)
+    assert message["topic"] != CONTACT_TOPIC, message["topic"]
+
+
+def test_a_short_request_without_a_question_still_reaches_the_clinic(with_clinic: Answerer) -> None:
+    assert respond(with_clinic, "out_of_scope", "Appointment please.", confidence=0.4)["topic"] == CONTACT_TOPIC
+
+
 @pytest.mark.parametrize("level", ["emergency", "today", "soon"])
 def test_red_flag_advice_is_followed_by_whom_to_call(with_clinic: Answerer, without_clinic: Answerer,
                                                      clinic: ClinicDetails, level: str) -> None:
