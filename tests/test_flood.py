@@ -1,0 +1,116 @@
+"""A bounded flood on loopback (issue 13): one client sends 500 messages as fast as it can while 10 others chat
+normally. Every normal message must be answered, and their p95 latency must stay close to a quiet run's.
+
+The issue's target, within 2x of the quiet p95, is measured and printed by `make bench`
+(benchmarks/bench_privacy.py). This test checks a looser bound, so that it does not flake on a busy 2-core
+machine where the load generator itself competes with the server, and it fails without the rate limits
+(the flood's 500 messages then all reach the model: measured p95 several times the quiet one).
+"""
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import List, Optional, Tuple
+
+import pytest
+import yaml
+
+from tests.conftest import PROJECT_ROOT
+from tests.servers import BotServer, post_rest
+
+pytestmark = pytest.mark.e2e
+
+SLOW_DOWN = yaml.safe_load((PROJECT_ROOT / "credentials.yml").read_text())[
+    "channels.rest.ValidatingRestInput"]["slow_down_reply"]
+NORMAL_USERS = 10
+NORMAL_MESSAGES = 15
+THINK_S = 0.2  # a person reads the answer before typing the next message
+FLOOD_MESSAGES = 500
+FLOOD_CONNECTIONS = 16
+FLOOD_ADDRESS = "127.66.0.1"
+QUESTIONS = ["what causes plantar fasciitis", "what are the symptoms", "how do I massage my foot at home",
+             "what is gua sha", "is it safe", "how long until massage works", "tell me more", "thanks"]
+
+
+def p95(values: List[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
+
+
+@dataclass
+class NormalRun:
+    latencies: List[Tuple[float, float]] = field(default_factory=list)  # (sent at, seconds to answer)
+    unanswered: List[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def normal_user(bot: BotServer, run: NormalRun, number: int, tag: str) -> None:
+    sender = f"flood-{tag}-user-{number}-{uuid.uuid4().hex[:6]}"
+    for i in range(NORMAL_MESSAGES):
+        started = time.monotonic()
+        replies = bot.send(sender, QUESTIONS[i % len(QUESTIONS)], timeout=60)
+        elapsed = time.monotonic() - started
+        texts = [reply.get("text") for reply in replies]
+        with run.lock:
+            if not texts or not all(texts) or SLOW_DOWN in texts:
+                run.unanswered.append(f"{sender} #{i}: {texts}")
+            run.latencies.append((started, elapsed))
+        time.sleep(THINK_S)
+
+
+def normal_users(bot: BotServer, tag: str) -> NormalRun:
+    run = NormalRun()
+    with ThreadPoolExecutor(max_workers=NORMAL_USERS) as pool:
+        list(pool.map(lambda n: normal_user(bot, run, n, tag), range(NORMAL_USERS)))
+    return run
+
+
+def flood(bot: BotServer, outcome: dict) -> None:
+    """One client (one address), many conversations, as fast as it can: 500 messages in all."""
+    counter = iter(range(FLOOD_MESSAGES))
+    lock = threading.Lock()
+    outcome.update(answered=0, slowed=0, silent=0, started=time.monotonic())
+
+    def worker() -> None:
+        for n in counter:
+            reply = post_rest(bot.url, bot.token, {"sender": f"flooder-{n}", "message": "what causes heel pain"},
+                              timeout=60, source=FLOOD_ADDRESS)
+            texts = [m.get("text") for m in reply.json()] if reply.status_code == 200 else []
+            with lock:
+                key = "silent" if not texts or not all(texts) else "slowed" if texts == [SLOW_DOWN] else "answered"
+                outcome[key] += 1
+
+    threads = [threading.Thread(target=worker) for _ in range(FLOOD_CONNECTIONS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    outcome["ended"] = time.monotonic()
+
+
+def test_a_flood_from_one_client_does_not_take_the_bot_down_for_everyone(bot, figures: List[str]) -> None:
+    quiet = normal_users(bot, "quiet")
+    outcome: dict = {}
+    flooder = threading.Thread(target=flood, args=(bot, outcome))
+    flooder.start()
+    time.sleep(0.1)  # the flood is under way when the others start
+    flooded = normal_users(bot, "flooded")
+    flooder.join()
+
+    assert not quiet.unanswered and not flooded.unanswered, flooded.unanswered[:5]
+    during = [elapsed for sent, elapsed in flooded.latencies if outcome["started"] <= sent <= outcome["ended"]]
+    measured = during if len(during) >= 20 else [elapsed for _, elapsed in flooded.latencies]
+    quiet_p95, flood_p95 = p95([e for _, e in quiet.latencies]), p95(measured)
+    figures.append(
+        f"flood test: normal p95 quiet {1000 * quiet_p95:.0f} ms, under flood {1000 * flood_p95:.0f} ms "
+        f"({flood_p95 / quiet_p95:.2f}x; {len(during)} normal messages during the {outcome['ended'] - outcome['started']:.1f} s "
+        f"flood); flooder: {outcome['answered']} answered, {outcome['slowed']} asked to slow down, "
+        f"{outcome['silent']} without a reply")
+    assert outcome["silent"] == 0  # every flood message got an answer or the polite reply: none lost silently
+    assert outcome["answered"] + outcome["slowed"] == FLOOD_MESSAGES
+    assert outcome["slowed"] >= FLOOD_MESSAGES // 2
+    assert flood_p95 <= max(4 * quiet_p95, quiet_p95 + 0.25), (quiet_p95, flood_p95)
