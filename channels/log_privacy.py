@@ -31,9 +31,12 @@ _previous_factory: Optional[Any] = None
 
 
 def _variants(value: str) -> Tuple[str, ...]:
-    """The forms a string takes in log lines: as is, lower-cased, JSON-escaped, Python's repr."""
-    forms = {value, value.lower(), json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1],
-             repr(value)[1:-1]}
+    """The forms a string takes in log lines: as is, lower-cased, JSON-escaped, Python's repr, and without
+    a leading "/" (Rasa quotes a text it cannot parse as an intent payload without its slash)."""
+    forms = set()
+    for base in {value, value.lstrip("/").strip()}:
+        forms |= {base, base.lower(), json.dumps(base)[1:-1], json.dumps(base, ensure_ascii=False)[1:-1],
+                  repr(base)[1:-1]}
     return tuple(form for form in forms if len(form) >= MIN_REDACTED_CHARS)
 
 

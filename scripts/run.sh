@@ -49,7 +49,7 @@ export ACTION_SERVER_TOKEN
 # logging config keeps the actions' INFO lines (red-flag signs, subjects) out of its log.
 env -u SANIC_REQUEST_MAX_SIZE SANIC_HOST="${ACTION_HOST:-127.0.0.1}" \
   "$bin/python" -m actions --actions actions --port "$action_port" \
-  --logging-config_file deploy/action-server-logging.yml > "$var_dir/action-server.log" 2>&1 &
+  --logging-config_file deploy/action-server-logging.yml >> "$var_dir/action-server.log" 2>&1 &
 action_pid=$!
 trap 'kill $action_pid 2>/dev/null || true' EXIT
 echo "Starting the action server on port $action_port (log: $var_dir/action-server.log) ..."

@@ -77,6 +77,10 @@ FILE_MODE = 0o600
 T = TypeVar("T")
 
 
+class TrackerStoreTimeout(Exception):
+    """A tracker-store call that took longer than STORE_TIMEOUT_S."""
+
+
 def _write_ahead_log(connection: Any, _record: Any) -> None:
     """SQLite's write-ahead log: one append and one sync per commit instead of a rollback journal file
     created, synced and deleted. Commits are as durable as before (synchronous stays FULL). Deleted content
@@ -151,8 +155,11 @@ class SQLTrackerStore(RasaSQLTrackerStore):
     async def _in_thread(self, work: Callable[..., T], *args: Any) -> T:
         """Run blocking database work in the store's threads, waited for at most `timeout_s`."""
         loop = asyncio.get_running_loop()
-        return await asyncio.wait_for(loop.run_in_executor(self._executor, functools.partial(work, *args)),
-                                      timeout=self.timeout_s)
+        try:
+            return await asyncio.wait_for(loop.run_in_executor(self._executor, functools.partial(work, *args)),
+                                          timeout=self.timeout_s)
+        except asyncio.TimeoutError:  # not asyncio's: callers (the guard) would take it for their own timeout
+            raise TrackerStoreTimeout(f"the database did not answer within {self.timeout_s:.0f} s") from None
 
     def _event_queries(self) -> Tuple[Any, Any]:
         """Rasa's `_event_query` (latest session; all sessions) as statements built once, selecting only

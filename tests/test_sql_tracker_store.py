@@ -18,7 +18,7 @@ from rasa.core.tracker_store import SQLTrackerStore as RasaSQLTrackerStore
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, BotUttered, Event, SessionStarted, SlotSet, UserUttered
 
-from stores.sql_tracker_store import STORED_EVENTS, SQLTrackerStore
+from stores.sql_tracker_store import STORED_EVENTS, SQLTrackerStore, TrackerStoreTimeout
 from tests.conftest import PROJECT_ROOT
 
 DOMAIN = Domain.load(PROJECT_ROOT / "domain.yml")
@@ -293,7 +293,7 @@ def test_a_hung_database_fails_the_call_in_bounded_time_without_blocking_the_ser
 
         ticker = asyncio.ensure_future(tick())
         started = time.monotonic()
-        with pytest.raises(asyncio.TimeoutError):
+        with pytest.raises(TrackerStoreTimeout):
             await save_one_turn(store)
         elapsed = time.monotonic() - started
         ticker.cancel()
