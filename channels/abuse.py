@@ -37,7 +37,7 @@ ABUSE_DEFAULTS: Dict[str, Any] = {
     "rate_limits": {
         "per_conversation": {"burst": 20, "per_minute": 20},
         "per_address": {"burst": 60, "per_minute": 60},
-        "max_waiting": 3,
+        "max_waiting": 5,
         "remembered_keys": 20000,
     },
 }

@@ -95,8 +95,8 @@ def send_rest(url: str, sender: str, message: str, timeout: float = 30, token: O
 
 def fetch_tracker(url: str, token: str, sender: str) -> Dict:
     """A conversation's tracker from the HTTP API of the Rasa server at `url`."""
-    # ':' stays as it is: Sanic does not decode %3A in a path, and Telegram/web ids are 'telegram:...'/'web:...'
-    response = requests.get(f"{url}/conversations/{quote(sender, safe=':')}/tracker", headers=bearer(token),
+    # ':' and '@' stay as they are: Sanic does not decode %3A or %40 in a path (Telegram/web ids are 'telegram:...')
+    response = requests.get(f"{url}/conversations/{quote(sender, safe=':@')}/tracker", headers=bearer(token),
                             timeout=30)
     response.raise_for_status()
     return response.json()
