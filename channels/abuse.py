@@ -36,7 +36,7 @@ ABUSE_DEFAULTS: Dict[str, Any] = {
                        "your question again.",
     "rate_limits": {
         "per_conversation": {"burst": 20, "per_minute": 20},
-        "per_address": {"burst": 60, "per_minute": 60},
+        "per_address": {"burst": 30, "per_minute": 60},
         "max_waiting": 5,
         "remembered_keys": 20000,
     },
