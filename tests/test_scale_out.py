@@ -196,8 +196,9 @@ def turns(events: List[Dict]) -> List[Tuple[str, List[str], List[str]]]:
 
 
 def answered(replies: List[Dict]) -> bool:
+    """The bot's answer: not its "can't answer right now", nor its rate limits' "please slow down"."""
     texts = [reply.get("text") for reply in replies]
-    return bool(texts) and all(texts) and UNAVAILABLE_REPLY not in texts
+    return bool(texts) and all(texts) and UNAVAILABLE_REPLY not in texts and SLOW_DOWN not in texts
 
 
 def test_one_conversation_alternating_between_replicas(stack: Stack, figures: List[str]) -> None:
@@ -243,7 +244,9 @@ def test_one_conversation_alternating_between_replicas(stack: Stack, figures: Li
 
 def test_concurrent_messages_through_nginx_are_serialised_by_the_redis_lock(stack: Stack, figures: List[str]) -> None:
     """Several messages of the same conversations at once, through nginx: both replicas take them, and the
-    Redis lock makes each conversation handle one message at a time (no interleaved, lost or stuck turns)."""
+    Redis lock makes each conversation handle one message at a time (no interleaved, lost or stuck turns).
+    Each conversation comes from its own address; the replicas count their per-address limits by nginx's
+    X-Forwarded-For, and would otherwise see all 72 messages from nginx's one address and refuse some."""
     access_log = RUNTIME / "logs" / "nginx-access.log"
     log_offset = access_log.stat().st_size
     set_calls_before = redis_calls(stack, "set")
