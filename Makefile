@@ -67,7 +67,7 @@ test: $(MODEL) ## Set everything up, then run all tests (validation, unit, NLU h
 test-scale-out: $(MODEL) ## Only the scale-out test: PostgreSQL, Redis, 2 Rasa replicas, nginx (~1 min, docs/deployment.md)
 	$(BIN)/pytest -m scale_out
 
-bench: $(MODEL) ## Throughput and latency vs. Rasa's default config and the NLU floor, then bench-privacy (~15 min)
+bench: $(MODEL) ## Throughput and latency vs. Rasa's default config and the NLU floor, then bench-privacy (~30 min)
 	$(BIN)/python benchmarks/bench.py
 	$(BIN)/python benchmarks/bench_privacy.py
 

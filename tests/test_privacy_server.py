@@ -39,7 +39,7 @@ import yaml
 
 from tests.conftest import OUTPUT_DIR, PROJECT_ROOT
 from tests.fake_telegram import FakeTelegram, Updates
-from tests.servers import bearer, fetch_tracker, free_port, post_rest, send_rest
+from tests.servers import bearer, fetch_tracker, free_port, send_rest
 
 pytestmark = pytest.mark.e2e
 
