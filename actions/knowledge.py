@@ -1,8 +1,9 @@
-"""What the bot knows: the guide's passages by topic id, and the entity vocabulary.
+"""What the bot knows: the guide's passages by topic id, the needs they answer, and what they don't cover.
 
-This is the one module that reads the guide's content (data/guide/passages.yml) and the entity patterns
-(data/spacy/entity_patterns.yml). Everything is validated when it is loaded, so a malformed file stops the
-action server at start with a message that names the file and the problem, instead of failing on a user.
+This is the one module that reads the guide's content (data/guide/). Everything is validated when it is
+loaded, so a malformed file stops the action server at start with a message that names the file and the
+problem, instead of failing on a user. The steps that look at a message take the `ParsedMessage` of
+actions/understanding.py: a message is read once.
 """
 from __future__ import annotations
 
@@ -12,30 +13,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
-import yaml
+from actions.content import DATA_DIR, KnowledgeError, read_yaml, string_list
+from actions.understanding import ParsedMessage, Reader, classifier_text, intent_model, matches
 
 if TYPE_CHECKING:
-    from spacy.language import Language
     from spacy.matcher import PhraseMatcher
-    from spacy.tokens import Doc
 
 logger = logging.getLogger(__name__)
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DATA_DIR = PROJECT_ROOT / "data"
 PASSAGES_FILE = DATA_DIR / "guide" / "passages.yml"
 TOPICS_FILE = DATA_DIR / "guide" / "topics.yml"
-PATTERNS_FILE = DATA_DIR / "spacy" / "entity_patterns.yml"
+NEEDS_FILE = DATA_DIR / "guide" / "needs.yml"
 RETRIEVAL_FILE = DATA_DIR / "guide" / "retrieval.yml"
 SUGGESTIONS_FILE = DATA_DIR / "guide" / "suggestions.yml"
 SCOPE_FILE = DATA_DIR / "guide" / "scope.yml"
 NLU_DIR = DATA_DIR / "nlu"
 
-REQUIRED_TOPIC_FIELDS = ("heading", "label", "intent", "passage")
-
-
-class KnowledgeError(ValueError):
-    """A content file is missing or malformed; the message names the file and the problem."""
+REQUIRED_TOPIC_FIELDS = ("heading", "label", "passage")
+# Buttons ask for a topic by id: "/choose_topic{"guide_topic": "causes.footwear"}" (domain.yml).
+CHOOSE_TOPIC_INTENT = "choose_topic"
+TOPIC_ENTITY = "guide_topic"
+TECHNIQUE = "technique"
 
 
 @dataclass(frozen=True)
@@ -45,7 +43,6 @@ class Topic:
     id: str
     heading: str
     label: str
-    intent: str
     passage: str
 
     @property
@@ -53,19 +50,10 @@ class Topic:
         """The broader topic (``causes`` for ``causes.footwear``), or None for a top-level topic."""
         return self.id.rsplit(".", 1)[0] if "." in self.id else None
 
-
-def read_yaml(path: Path) -> Any:
-    """Read a YAML file, turning every failure into a KnowledgeError that names the file."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise KnowledgeError(f"{path}: file not found") from None
-    except OSError as error:
-        raise KnowledgeError(f"{path}: cannot be read ({error})") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise KnowledgeError(f"{path}: is not valid YAML ({error})") from None
+    @property
+    def payload(self) -> str:
+        """What a button that asks for this topic sends (at most 64 bytes, Telegram's limit)."""
+        return f'/{CHOOSE_TOPIC_INTENT}{{"{TOPIC_ENTITY}": "{self.id}"}}'
 
 
 def read_topic_ids(topics_file: Path = TOPICS_FILE) -> List[str]:
@@ -77,11 +65,10 @@ def read_topic_ids(topics_file: Path = TOPICS_FILE) -> List[str]:
 
 
 class Guide:
-    """The guide's passages, looked up by topic id or by the intent that asks for them."""
+    """The guide's passages, looked up by topic id."""
 
     def __init__(self, topics: Mapping[str, Topic]) -> None:
         self.topics: Dict[str, Topic] = dict(topics)
-        self._by_intent = {topic.intent: topic for topic in self.topics.values()}
 
     @classmethod
     def load(cls, passages_file: Path = PASSAGES_FILE, topics_file: Path = TOPICS_FILE) -> "Guide":
@@ -90,26 +77,16 @@ class Guide:
         if not isinstance(data, dict) or not isinstance(data.get("topics"), dict):
             raise KnowledgeError(f"{passages_file}: expected a mapping under 'topics'")
         topics: Dict[str, Topic] = {}
-        intents: Dict[str, str] = {}
         for topic_id, entry in data["topics"].items():
             where = f"{passages_file}: topic '{topic_id}'"
             if not isinstance(entry, dict):
                 raise KnowledgeError(f"{where}: expected a mapping with {', '.join(REQUIRED_TOPIC_FIELDS)}")
-            for field in REQUIRED_TOPIC_FIELDS:
-                value = entry.get(field)
+            for name in REQUIRED_TOPIC_FIELDS:
+                value = entry.get(name)
                 if not isinstance(value, str) or not value.strip():
-                    raise KnowledgeError(f"{where}: '{field}' is missing or empty")
-            intent = entry["intent"].strip()
-            if intent in intents:
-                raise KnowledgeError(f"{where}: intent '{intent}' is already used by topic '{intents[intent]}'")
-            intents[intent] = topic_id
-            topics[topic_id] = Topic(
-                id=str(topic_id),
-                heading=entry["heading"].strip(),
-                label=entry["label"].strip(),
-                intent=intent,
-                passage=entry["passage"].strip(),
-            )
+                    raise KnowledgeError(f"{where}: '{name}' is missing or empty")
+            topics[str(topic_id)] = Topic(str(topic_id), entry["heading"].strip(), entry["label"].strip(),
+                                          entry["passage"].strip())
         expected = read_topic_ids(topics_file)
         missing = [topic_id for topic_id in expected if topic_id not in topics]
         if missing:
@@ -124,13 +101,8 @@ class Guide:
         """The topic with this id; KeyError names the id if there is none."""
         return self.topics[topic_id]
 
-    def for_intent(self, intent: Optional[str]) -> Optional[Topic]:
-        """The topic that an NLU intent asks for, or None for intents that are not about the guide."""
-        return self._by_intent.get(intent or "")
-
-    def children(self, topic_id: str) -> List[Topic]:
-        """The sub-topics directly below a topic, in the guide's order."""
-        return [topic for topic in self.topics.values() if topic.parent_id == topic_id]
+    def find(self, topic_id: Optional[str]) -> Optional[Topic]:
+        return self.topics.get(topic_id or "")
 
     def top_level(self) -> List[Topic]:
         """The topics no other topic contains, in the guide's order (what the bot offers when it cannot help).
@@ -139,52 +111,9 @@ class Guide:
         """
         return [topic for topic in self.topics.values() if topic.parent_id not in self.topics]
 
-    @property
-    def intents(self) -> List[str]:
-        """Every intent that asks for a passage of the guide."""
-        return list(self._by_intent)
-
-
-def normalise_phrase(text: str) -> str:
-    """Lower-case and fold white space, the way the entity_ruler matches phrases."""
-    return re.sub(r"\s+", " ", text.strip().lower())
-
-
-class EntityVocabulary:
-    """Maps what the entity_ruler found (e.g. "MFR") to its canonical value (``myofascial_release``).
-
-    It reads the same patterns file the spaCy pipeline is built from, so the synonyms live in one place.
-    """
-
-    def __init__(self, entities: Mapping[str, Mapping[str, Iterable[str]]]) -> None:
-        self.values: Dict[str, List[str]] = {label: list(values) for label, values in entities.items()}
-        self._canonical: Dict[tuple, str] = {}
-        for label, values in entities.items():
-            for value, phrases in values.items():
-                self._canonical[(label, normalise_phrase(value.replace("_", " ")))] = value
-                for phrase in phrases:
-                    self._canonical[(label, normalise_phrase(str(phrase)))] = value
-
-    @classmethod
-    def load(cls, patterns_file: Path = PATTERNS_FILE) -> "EntityVocabulary":
-        """Load and validate label -> value -> phrases."""
-        data = read_yaml(patterns_file)
-        entities = data.get("entities") if isinstance(data, dict) else None
-        if not isinstance(entities, dict) or not entities:
-            raise KnowledgeError(f"{patterns_file}: expected a non-empty mapping under 'entities'")
-        for label, values in entities.items():
-            if not isinstance(values, dict) or not values:
-                raise KnowledgeError(f"{patterns_file}: entity '{label}' needs values with phrases")
-            for value, phrases in values.items():
-                if not isinstance(phrases, list) or not phrases:
-                    raise KnowledgeError(f"{patterns_file}: {label}.{value} needs a non-empty list of phrases")
-        return cls(entities)
-
-    def canonical(self, label: str, text: Any) -> Optional[str]:
-        """The canonical value for an extracted entity, or None if the text is not in the vocabulary."""
-        if not isinstance(text, str):
-            return None
-        return self._canonical.get((label, normalise_phrase(text)))
+    def related(self, a: str, b: str) -> bool:
+        """Whether two topics are the same or one contains the other."""
+        return a == b or a.startswith(b + ".") or b.startswith(a + ".")
 
 
 def technique_topic_id(technique: str) -> str:
@@ -192,50 +121,142 @@ def technique_topic_id(technique: str) -> str:
     return f"techniques.{technique}"
 
 
-def load_lemmatizer() -> "Language":
-    """Blank English with the lookup lemmatizer: the NLU pipeline's lemmas, without a downloaded model."""
-    import spacy
+@dataclass(frozen=True)
+class Refinement:
+    """A more specific answer to a need, when the question names what it is about."""
 
-    nlp = spacy.blank("en")
-    nlp.add_pipe("lemmatizer", config={"mode": "lookup"})
-    nlp.initialize()
-    return nlp
-
-
-# The channels refuse messages over 2,000 characters (by default); this bounds the parse of any text.
-MAX_PARSED_CHARS = 5000
+    to: str
+    answer: Tuple[str, ...]
+    phrases_key: Optional[str] = None
+    entity: Optional[str] = None
+    values: Tuple[str, ...] = ()
+    anywhere: bool = False
 
 
-def lemma_doc(nlp: "Language", text: str) -> "Doc":
-    """A message parsed the one way the guide's matchers and retrieval read it: lower case, bounded."""
-    return nlp(text.lower()[:MAX_PARSED_CHARS])
+@dataclass(frozen=True)
+class Need:
+    """What a person wants to know (an NLU intent) and the guide's answer to it."""
+
+    intent: str
+    answer: Tuple[str, ...] = ()
+    refine: Tuple[Refinement, ...] = ()
+    notice: Optional[str] = None
+    not_covered: Optional[str] = None
+    related: Optional[str] = None
+
+    @property
+    def covered(self) -> bool:
+        return self.not_covered is None
 
 
-def lemma_matcher(nlp: "Language", phrases_by_key: Mapping[str, Iterable[str]]) -> "PhraseMatcher":
-    """A matcher that finds each key's phrases by lemma ("injections" matches "injection"), lower case."""
-    from spacy.matcher import PhraseMatcher
+@dataclass(frozen=True)
+class Answer:
+    """The passages that answer a need, main one first, and the safety notice that goes first."""
 
-    matcher = PhraseMatcher(nlp.vocab, attr="LEMMA")
-    for key, phrases in phrases_by_key.items():
-        docs = [nlp(str(phrase).lower()) for phrase in phrases]
-        if docs:
-            matcher.add(key, docs)
-    return matcher
+    topics: Tuple[str, ...]
+    notice: Optional[str] = None
+
+    @property
+    def topic(self) -> str:
+        return self.topics[0]
+
+
+NOTICES = ("no_diagnosis",)
+
+
+class Needs:
+    """The needs of data/guide/needs.yml: intent -> the guide's answer."""
+
+    def __init__(self, needs: Mapping[str, Need], matcher: "PhraseMatcher", guide: Guide) -> None:
+        self.needs = dict(needs)
+        self.matcher = matcher
+        self.guide = guide
+
+    @classmethod
+    def load(cls, guide: Guide, reader: Reader, needs_file: Path = NEEDS_FILE) -> "Needs":
+        data = read_yaml(needs_file)
+        entries = data.get("needs") if isinstance(data, dict) else None
+        if not isinstance(entries, dict) or not entries:
+            raise KnowledgeError(f"{needs_file}: expected a non-empty mapping under 'needs'")
+        needs: Dict[str, Need] = {}
+        phrases: Dict[str, Iterable[str]] = {}
+
+        def known(topic_id: Any, where: str) -> str:
+            if topic_id not in guide.topics:
+                raise KnowledgeError(f"{needs_file}: {where}: unknown topic '{topic_id}'")
+            return str(topic_id)
+
+        for intent, entry in entries.items():
+            where = f"need '{intent}'"
+            if not isinstance(entry, dict):
+                raise KnowledgeError(f"{needs_file}: {where}: expected a mapping")
+            if bool(entry.get("answer")) == bool(entry.get("not_covered")):
+                raise KnowledgeError(f"{needs_file}: {where}: needs either 'answer' or 'not_covered'")
+            answer = tuple(known(t, where) for t in entry.get("answer") or ())
+            rules = []
+            for n, rule in enumerate(entry.get("refine") or ()):
+                rule_where = f"{where}, refine rule {n + 1}"
+                if not isinstance(rule, dict) or not rule.get("to") or not (rule.get("phrases") or rule.get("entity")):
+                    raise KnowledgeError(f"{needs_file}: {rule_where}: needs 'to' and 'phrases' or 'entity'")
+                to = str(rule["to"]) if rule["to"] == TECHNIQUE else known(rule["to"], rule_where)
+                key = None
+                if rule.get("phrases"):
+                    key = f"{intent}|{n}"
+                    phrases[key] = string_list(rule["phrases"], f"{needs_file}: {rule_where}: phrases")
+                rules.append(Refinement(
+                    to=to, answer=tuple(known(t, rule_where) for t in rule.get("answer") or ()) or (to,),
+                    phrases_key=key, entity=rule.get("entity"), values=tuple(rule.get("values") or ()),
+                    anywhere=bool(rule.get("anywhere")),
+                ))
+            notice = entry.get("notice")
+            if notice is not None and notice not in NOTICES:
+                raise KnowledgeError(f"{needs_file}: {where}: unknown notice '{notice}' (known: {', '.join(NOTICES)})")
+            related = entry.get("related")
+            needs[str(intent)] = Need(
+                intent=str(intent), answer=answer, refine=tuple(rules), notice=notice,
+                not_covered=str(entry["not_covered"]) if entry.get("not_covered") else None,
+                related=known(related, where) if related else None,
+            )
+        return cls(needs, reader.matcher(phrases), guide)
+
+    def get(self, intent: Optional[str]) -> Optional[Need]:
+        return self.needs.get(intent or "")
+
+    @property
+    def intents(self) -> List[str]:
+        return list(self.needs)
+
+    def answer(self, need: Need, message: ParsedMessage) -> Answer:
+        """The passages that answer this need for this message (refined by what the question names; a
+        negation does not change what it is about: "the fascia doesn't get much blood, does massage help?")."""
+        found = {key for key, _, _ in matches(self.matcher, message, question_only=True)}
+        # A refined answer is about what the question names ("how is it different from ordinary foot
+        # pain?"); the need's notice goes with its own answer (the policy still adds the no-diagnosis notice
+        # to any question that asks for a diagnosis).
+        for rule in need.refine:
+            if rule.phrases_key and rule.phrases_key in found:
+                return Answer(rule.answer)
+            if rule.entity:
+                values = message.values(rule.entity, question_only=not rule.anywhere)
+                if rule.to == TECHNIQUE and len(values) == 1:
+                    return Answer((technique_topic_id(values[0]),))
+                if rule.to != TECHNIQUE and any(v in rule.values for v in values):
+                    return Answer(rule.answer)
+        return Answer(need.answer, need.notice)
 
 
 @dataclass(frozen=True)
 class Scope:
     """What the guide does not cover (data/guide/scope.yml): subjects people ask about with heel pain,
-    such as injections or insoles, that no passage answers. A message about one of them gets the honest
+    such as injections or insoles, that no passage answers. A question about one of them gets the honest
     answer instead of a loosely related passage."""
 
     names: Mapping[str, str]
     matcher: Any
-    nlp: Any
     min_confidence: float
 
     @classmethod
-    def load(cls, settings_file: Path = SCOPE_FILE, nlp: Optional["Language"] = None) -> "Scope":
+    def load(cls, reader: Reader, settings_file: Path = SCOPE_FILE) -> "Scope":
         data = read_yaml(settings_file)
         groups = data.get("uncovered") if isinstance(data, dict) else None
         if not isinstance(groups, dict) or not groups:
@@ -246,22 +267,14 @@ class Scope:
         confidence = data.get("min_confidence")
         if not isinstance(confidence, (int, float)) or not 0 <= confidence <= 1:
             raise KnowledgeError(f"{settings_file}: 'min_confidence' must be a number from 0 to 1")
-        nlp = nlp or load_lemmatizer()
-        matcher = lemma_matcher(nlp, {key: group["phrases"] for key, group in groups.items()})
-        return cls({key: str(group["name"]) for key, group in groups.items()}, matcher, nlp, float(confidence))
+        matcher = reader.matcher({key: group["phrases"] for key, group in groups.items()})
+        return cls({key: str(group["name"]) for key, group in groups.items()}, matcher, float(confidence))
 
-    def uncovered(self, text: Optional[str]) -> List[str]:
-        """The names of the uncovered subjects the message mentions, in the order they appear."""
-        if not text or not text.strip():
-            return []
-        doc = lemma_doc(self.nlp, text)
-        keys = [self.nlp.vocab.strings[match_id] for match_id, _, _ in sorted(self.matcher(doc), key=lambda m: m[1])]
+    def uncovered(self, message: ParsedMessage) -> List[str]:
+        """The names of the uncovered subjects the question names, in the order they appear. Subjects
+        only told in the story ("I had two cortisone shots. What else can I do?") are not the question."""
+        keys = [key for key, _, _ in matches(self.matcher, message, asking_only=True)]
         return [self.names[key] for key in dict.fromkeys(keys)]
-
-    def outside(self, text: Optional[str], confidence: float) -> List[str]:
-        """The uncovered subjects of a message the classifier is not sure is about a guide topic: for
-        these the honest answer beats a loosely related passage. A confident intent keeps its answer."""
-        return self.uncovered(text) if confidence < self.min_confidence else []
 
 
 @dataclass(frozen=True)
@@ -289,62 +302,31 @@ class Suggestions:
 
     def for_topic(self, topic_id: Optional[str]) -> Tuple[str, ...]:
         """What to suggest after an answer about this topic (the starting set for anything else)."""
-        return self.after.get(topic_id or "", self.start)
+        topic_id = topic_id or ""
+        while topic_id and topic_id not in self.after:  # red_flag.today -> red_flag
+            topic_id = topic_id.rsplit(".", 1)[0] if "." in topic_id else ""
+        return self.after.get(topic_id, self.start)
 
     def next_topic(self, topic_id: Optional[str]) -> str:
         """What "tell me more" answers after this topic."""
         return self.for_topic(topic_id)[0]
 
 
-@dataclass(frozen=True)
-class Steering:
-    """How entities redirect an answer to a more specific passage (data/guide/retrieval.yml: steering)."""
-
-    technique_overrides: Tuple[str, ...]
-    condition_topics: Dict[str, Dict[str, str]]
-
-    @classmethod
-    def load(cls, guide: Guide, settings_file: Path = RETRIEVAL_FILE) -> "Steering":
-        """Load the rules and check that every topic they name exists."""
-        data = read_yaml(settings_file)
-        steering = data.get("steering") if isinstance(data, dict) else None
-        if not isinstance(steering, dict):
-            raise KnowledgeError(f"{settings_file}: expected a mapping under 'steering'")
-        overrides = tuple(steering.get("technique_overrides") or ())
-        conditions = steering.get("condition_topics") or {}
-        named = list(overrides) + list(conditions) + [t for m in conditions.values() for t in m.values()]
-        unknown = [t for t in named if t not in guide.topics]
-        if unknown:
-            raise KnowledgeError(f"{settings_file}: steering names unknown topic(s) {', '.join(unknown)}")
-        return cls(overrides, {k: dict(v) for k, v in conditions.items()})
-
-    def steer(self, topic_id: str, techniques: List[str], conditions: List[str]) -> str:
-        """The topic to answer, given the entities the user named (the original topic if none applies)."""
-        if len(techniques) == 1 and topic_id in self.technique_overrides:
-            return technique_topic_id(techniques[0])
-        for condition in conditions:
-            if condition in self.condition_topics.get(topic_id, {}):
-                return self.condition_topics[topic_id][condition]
-        return topic_id
-
-
 class PassageRetriever:
-    """Ranks the guide's passages for a free-text question (TF-IDF over lemmas, cosine similarity).
+    """Ranks the guide's passages for a question (TF-IDF over lemmas, cosine similarity).
 
     It serves the messages that no intent matches with confidence: the best passage is answered only when
     its score clears the threshold kept in data/guide/retrieval.yml.
     """
 
-    def __init__(self, guide: Guide, threshold: float, extra_stop_words: Iterable[str] = (),
-                 nlp: Optional["Language"] = None) -> None:
+    def __init__(self, guide: Guide, reader: Reader, threshold: float, extra_stop_words: Iterable[str] = ()) -> None:
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         self.guide = guide
         self.threshold = threshold
-        self.nlp = nlp or load_lemmatizer()
-        self.stop_words = set(self.nlp.Defaults.stop_words) | {w.lower() for w in extra_stop_words}
+        self.stop_words = set(reader.nlp.Defaults.stop_words) | {w.lower() for w in extra_stop_words}
         self.topic_ids = list(guide.topics)
-        documents = [self._document(guide.get(topic_id)) for topic_id in self.topic_ids]
+        documents = [reader.read(self._document(guide.get(topic_id))).doc for topic_id in self.topic_ids]
         self.vectorizer = TfidfVectorizer(analyzer=self.terms, sublinear_tf=True)
         self.matrix = self.vectorizer.fit_transform(documents)
 
@@ -353,33 +335,34 @@ class PassageRetriever:
         return f"{topic.label}. {topic.heading}. {topic.passage}"
 
     @classmethod
-    def load(cls, guide: Guide, settings_file: Path = RETRIEVAL_FILE, nlp: Optional["Language"] = None) -> "PassageRetriever":
+    def load(cls, guide: Guide, reader: Reader, settings_file: Path = RETRIEVAL_FILE) -> "PassageRetriever":
         """Build the index with the settings of data/guide/retrieval.yml."""
         data = read_yaml(settings_file)
         threshold = data.get("threshold") if isinstance(data, dict) else None
         if not isinstance(threshold, (int, float)) or not 0 < threshold < 1:
             raise KnowledgeError(f"{settings_file}: 'threshold' must be a number between 0 and 1")
-        return cls(guide, float(threshold), data.get("extra_stop_words") or (), nlp)
+        return cls(guide, reader, float(threshold), data.get("extra_stop_words") or ())
 
-    def terms(self, text: str) -> List[str]:
+    def terms(self, tokens: Iterable[Any]) -> List[str]:
         """Lemmas without stop words and punctuation, plus adjacent pairs ("flat foot", "calf muscle")."""
         lemmas = [
-            token.lemma_.lower() for token in lemma_doc(self.nlp, text)
+            token.lemma_.lower() for token in tokens
             if token.is_alpha and token.lower_ not in self.stop_words and token.lemma_.lower() not in self.stop_words
         ]
         return lemmas + [f"{a} {b}" for a, b in zip(lemmas, lemmas[1:])]
 
-    def rank(self, text: Optional[str]) -> List[Tuple[str, float]]:
-        """(topic id, score) for every passage, best first; all scores 0 for an empty or unknown text."""
-        if not text or not text.strip():
+    def rank(self, message: ParsedMessage) -> List[Tuple[str, float]]:
+        """(topic id, score) for every passage, best first, for the message's question."""
+        tokens = [token for span in message.question for token in span]
+        if not tokens:
             return [(topic_id, 0.0) for topic_id in self.topic_ids]
-        scores = (self.matrix @ self.vectorizer.transform([text]).T).toarray().ravel()
+        scores = (self.matrix @ self.vectorizer.transform([tokens]).T).toarray().ravel()
         order = sorted(range(len(scores)), key=lambda i: -scores[i])
         return [(self.topic_ids[i], float(scores[i])) for i in order]
 
-    def best(self, text: Optional[str]) -> Optional[Tuple[Topic, float]]:
+    def best(self, message: ParsedMessage) -> Optional[Tuple[Topic, float]]:
         """The best passage if it clears the threshold, else None (the question is out of the guide's scope)."""
-        topic_id, score = self.rank(text)[0]
+        topic_id, score = self.rank(message)[0]
         return (self.guide.get(topic_id), score) if score >= self.threshold else None
 
 
@@ -400,38 +383,33 @@ def load_nlu_examples(folder: Path = NLU_DIR) -> List[Tuple[str, str]]:
 class TwoPartQuestions:
     """Finds the second question in messages like "what causes it and how do I massage it?".
 
-    Each clause that asks something is classified on its own (TF-IDF over character n-grams and words,
-    logistic regression, trained at start on data/nlu); topics that clear the confidence bar and are not
-    the main answer's family are returned, in the order the user asked them.
+    Each clause of the question that asks something is classified on its own (the intent model of
+    actions/understanding.py, trained at start on the short examples of data/nlu); the needs that clear the
+    confidence bar and whose answer is not the main answer's family are returned, in the order asked.
     """
 
-    def __init__(self, guide: Guide, examples: List[Tuple[str, str]], min_confidence: float, max_parts: int,
-                 question_words: Iterable[str], separators: Iterable[str]) -> None:
-        from sklearn.feature_extraction.text import TfidfVectorizer
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.pipeline import make_pipeline, make_union
-
-        self.guide = guide
+    def __init__(self, needs: Needs, reader: Reader, examples: List[Tuple[str, str]], min_confidence: float,
+                 max_parts: int, question_words: Iterable[str], separators: Iterable[str]) -> None:
+        self.needs = needs
+        self.reader = reader
         self.min_confidence = min_confidence
         self.max_parts = max_parts
         self.question_words = {w.lower() for w in question_words}
         self.splitter = re.compile("|".join(re.escape(s) for s in separators), re.IGNORECASE)
-        texts = [text.lower() for text, _ in examples]
-        labels = [self._label(intent) for _, intent in examples]
-        self.model = make_pipeline(
-            make_union(
-                TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True),
-                TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
-            ),
-            LogisticRegression(max_iter=1000, C=10),
-        ).fit(texts, labels)
+        # Short examples only: a clause is a short question, not a story.
+        pairs = [(self._text(text), intent) for text, intent in examples if len(text) <= 120]
+        self.model = intent_model(c=10, min_df=1).fit([t for t, _ in pairs], [self._label(i) for _, i in pairs])
+
+    def _text(self, clause: str) -> str:
+        return classifier_text(self.reader.nlp(clause.lower()))
 
     def _label(self, intent: str) -> str:
-        topic = self.guide.for_intent(intent)
-        return topic.id if topic else "other"
+        need = self.needs.get(intent)
+        return intent if need and need.covered else "other"
 
     @classmethod
-    def load(cls, guide: Guide, settings_file: Path = RETRIEVAL_FILE, nlu_dir: Path = NLU_DIR) -> "TwoPartQuestions":
+    def load(cls, needs: Needs, reader: Reader, settings_file: Path = RETRIEVAL_FILE,
+             nlu_dir: Path = NLU_DIR) -> "TwoPartQuestions":
         data = read_yaml(settings_file)
         settings = data.get("two_part") if isinstance(data, dict) else None
         if not isinstance(settings, dict):
@@ -439,32 +417,32 @@ class TwoPartQuestions:
         examples = load_nlu_examples(nlu_dir)
         if not examples:
             raise KnowledgeError(f"{nlu_dir}: no training examples found")
-        return cls(guide, examples, float(settings.get("min_confidence", 0.5)), int(settings.get("max_parts", 2)),
-                   settings.get("question_words") or (), settings.get("separators") or ("?", " and "))
+        return cls(needs, reader, examples, float(settings.get("min_confidence", 0.5)),
+                   int(settings.get("max_parts", 2)), settings.get("question_words") or (),
+                   settings.get("separators") or ("?", " and "))
 
-    def clauses(self, text: Optional[str]) -> List[str]:
-        """The parts of a message that ask something."""
-        parts = [" ".join(p.split()) for p in self.splitter.split(text or "")]
+    def clauses(self, message: ParsedMessage) -> List[str]:
+        """The parts of the question that ask something."""
+        parts = [" ".join(p.split()) for p in self.splitter.split(message.question_text)]
         asking = []
         for part in parts:
-            words = part.lower().split()
+            words = part.split()
             if len(words) >= 2 and words[0].strip(",.!") in self.question_words:
                 asking.append(part)
         return asking
 
-    def extra_topics(self, text: Optional[str], main_topic: str) -> List[str]:
-        """Topics asked about besides the main one (empty for single questions)."""
-        clauses = self.clauses(text)
+    def extra_topics(self, message: ParsedMessage, main_topic: str) -> List[str]:
+        """The main topics of needs asked besides the main one (empty for single questions)."""
+        clauses = self.clauses(message)
         if len(clauses) < 2:
             return []
         found: List[str] = []
-        probabilities = self.model.predict_proba([c.lower() for c in clauses])
-        for row in probabilities:
+        for row in self.model.predict_proba([self._text(c) for c in clauses]):
             best = int(row.argmax())
-            topic_id = self.model.classes_[best]
-            if row[best] < self.min_confidence or topic_id == "other":
+            intent = self.model.classes_[best]
+            if row[best] < self.min_confidence or intent == "other":
                 continue
-            related = topic_id == main_topic or topic_id.startswith(main_topic + ".") or main_topic.startswith(topic_id + ".")
-            if not related and topic_id not in found:
+            topic_id = self.needs.answer(self.needs.needs[intent], message).topic
+            if not self.needs.guide.related(topic_id, main_topic) and topic_id not in found:
                 found.append(topic_id)
         return found[: self.max_parts - 1]

@@ -1,23 +1,33 @@
-"""The safety policy: how every health answer is finished (source line and disclaimer).
+"""The safety policy: triage of signs that need prompt care, and how every health answer is finished.
 
-Wording lives in data/safety/policy.yml; this module is the one place that decides what is appended to a
-health answer, so no answer path can word the disclaimer differently or forget it.
+Wording lives in data/safety/policy.yml and the signs in data/safety/red_flags.yml; this module is the one
+place that decides what is said before and after a health answer (red-flag advice, cautions, the
+no-diagnosis notice, the persistent-pain line, source lines and the disclaimer), so no answer path can word
+them differently or forget them. Triage reads the whole message (a sign in the middle of a long story
+counts); the no-diagnosis check reads the question.
 """
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, Iterable, List, Optional, Sequence, Set, Tuple
+from typing import TYPE_CHECKING, Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Tuple
 
-from actions.knowledge import DATA_DIR, KnowledgeError, lemma_doc, lemma_matcher, load_lemmatizer, read_yaml
+from actions.content import DATA_DIR, KnowledgeError, read_yaml, string_list
+from actions.understanding import ParsedMessage, Reader, matches
 
 if TYPE_CHECKING:
-    from spacy.language import Language
+    from spacy.tokens import Span
 
 logger = logging.getLogger(__name__)
 
 POLICY_FILE = DATA_DIR / "safety" / "policy.yml"
+RED_FLAGS_FILE = DATA_DIR / "safety" / "red_flags.yml"
+PERSISTENT_KEY = "persistent"
+
+
+def _fold(text: str) -> str:
+    return " ".join(text.split())
 
 
 @dataclass(frozen=True)
@@ -27,12 +37,16 @@ class SafetyPolicy:
     full_disclaimer: str
     short_disclaimer: str
     source_line: str
-    red_flag_text: str
+    red_flag_texts: Mapping[str, str]
+    urgent_care_sentence: str
+    persistent_text: str
+    persistent_phrases: Tuple[str, ...]
     caution_text: str
     caution_names: Dict[str, str]
     caution_topics: Tuple[str, ...]
     no_diagnosis_text: str
     diagnosis_triggers: Tuple[str, ...]
+    diagnosis_not_triggers: Tuple[str, ...] = ()
 
     @classmethod
     def load(cls, policy_file: Path = POLICY_FILE) -> "SafetyPolicy":
@@ -40,51 +54,67 @@ class SafetyPolicy:
         data = read_yaml(policy_file)
         if not isinstance(data, dict) or not isinstance(data.get("disclaimer"), dict):
             raise KnowledgeError(f"{policy_file}: expected a mapping under 'disclaimer'")
-        caution = data.get("caution") if isinstance(data.get("caution"), dict) else {}
-        no_diagnosis = data.get("no_diagnosis") if isinstance(data.get("no_diagnosis"), dict) else {}
+        if not isinstance(data.get("red_flag"), dict) or not data["red_flag"]:
+            raise KnowledgeError(f"{policy_file}: 'red_flag' must map each urgency level to its wording")
+
+        def section(name: str) -> dict:
+            return data.get(name) if isinstance(data.get(name), dict) else {}
+
+        caution, no_diagnosis, persistent = section("caution"), section("no_diagnosis"), section(PERSISTENT_KEY)
         texts = {
             "full": data["disclaimer"].get("full"),
             "short": data["disclaimer"].get("short"),
             "source_line": data.get("source_line"),
-            "red_flag": data.get("red_flag"),
             "caution.text": caution.get("text"),
             "no_diagnosis.text": no_diagnosis.get("text"),
+            "persistent.text": persistent.get("text"),
+            "urgent_care_sentence": data.get("urgent_care_sentence"),
+            **{f"red_flag.{level}": text for level, text in data["red_flag"].items()},
         }
         for key, value in texts.items():
             if not isinstance(value, str) or not value.strip():
                 raise KnowledgeError(f"{policy_file}: '{key}' is missing or empty")
-        for key, placeholder in (("source_line", "{heading}"), ("red_flag", "{signs}"), ("caution.text", "{conditions}")):
+        placeholders = [("source_line", "{heading}"), ("caution.text", "{conditions}")]
+        placeholders += [(f"red_flag.{level}", "{signs}") for level in data["red_flag"]]
+        for key, placeholder in placeholders:
             if placeholder not in texts[key]:
                 raise KnowledgeError(f"{policy_file}: '{key}' must contain {placeholder}")
         names = caution.get("names")
         if not isinstance(names, dict) or not all(isinstance(v, str) and v for v in names.values()):
             raise KnowledgeError(f"{policy_file}: 'caution.names' must map each condition to its name")
-        triggers = no_diagnosis.get("triggers")
-        if not isinstance(triggers, list) or not all(isinstance(t, str) and t.strip() for t in triggers):
-            raise KnowledgeError(f"{policy_file}: 'no_diagnosis.triggers' must be a list of phrases")
-
-        def fold(text: str) -> str:
-            return " ".join(text.split())
-
         return cls(
-            full_disclaimer=fold(texts["full"]),
-            short_disclaimer=fold(texts["short"]),
+            full_disclaimer=_fold(texts["full"]),
+            short_disclaimer=_fold(texts["short"]),
             source_line=texts["source_line"].strip(),
-            red_flag_text=fold(texts["red_flag"]),
-            caution_text=fold(texts["caution.text"]),
+            red_flag_texts={str(level): _fold(text) for level, text in data["red_flag"].items()},
+            urgent_care_sentence=_fold(texts["urgent_care_sentence"]),
+            persistent_text=_fold(texts["persistent.text"]),
+            persistent_phrases=string_list(persistent.get("phrases"), f"{policy_file}: persistent.phrases"),
+            caution_text=_fold(texts["caution.text"]),
             caution_names={str(k): v for k, v in names.items()},
             caution_topics=tuple(str(t) for t in caution.get("topics") or ()),
-            no_diagnosis_text=fold(texts["no_diagnosis.text"]),
-            diagnosis_triggers=tuple(fold(t.lower()) for t in triggers),
+            no_diagnosis_text=_fold(texts["no_diagnosis.text"]),
+            diagnosis_triggers=tuple(_fold(t) for t in string_list(no_diagnosis.get("triggers"),
+                                                                   f"{policy_file}: no_diagnosis.triggers")),
+            diagnosis_not_triggers=tuple(_fold(t) for t in no_diagnosis.get("not_triggers") or ()),
         )
 
     def disclaimer(self, first_in_conversation: bool) -> str:
         """The full text on the first health answer of a conversation, the short one afterwards."""
         return self.full_disclaimer if first_in_conversation else self.short_disclaimer
 
-    def red_flag_notice(self, descriptions: Sequence[str]) -> str:
-        """The advice to seek care promptly, naming the signs that were found."""
-        return self.red_flag_text.format(signs="; ".join(descriptions))
+    def red_flag_notice(self, level: str, descriptions: Sequence[str]) -> str:
+        """The advice for this urgency level, naming the signs that were found."""
+        return self.red_flag_texts[level].format(signs="; ".join(descriptions))
+
+    def urgent_advice(self, result: "TriageResult") -> str:
+        """The red-flag advice on its own, with the disclaimer, for a message the bot cannot otherwise
+        answer (too long): the advice must not wait for a shorter question."""
+        return "\n\n".join([self.red_flag_notice(result.level or "", result.descriptions), self.full_disclaimer])
+
+    def with_urgent_care(self, reply: str) -> str:
+        """A reply that carries no answer, ended with when to seek urgent care."""
+        return f"{reply.rstrip()} {self.urgent_care_sentence}"
 
     def caution_notice(self, conditions: Iterable[str]) -> Optional[str]:
         """The caution for the conditions mentioned, or None if none of them needs one."""
@@ -94,15 +124,19 @@ class SafetyPolicy:
         listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
         return self.caution_text.format(conditions=listed)
 
-    def asks_for_diagnosis(self, text: Optional[str]) -> bool:
-        """Whether the user asks the bot to tell them what they have (the bot cannot diagnose)."""
-        folded = " " + " ".join((text or "").lower().replace("?", " ").split())
+    def asks_for_diagnosis(self, message: ParsedMessage) -> bool:
+        """Whether the question asks the bot to tell the person what they have (the bot cannot diagnose)."""
+        folded = " " + " ".join(message.question_text.replace("?", " ").split()) + " "
+        for phrase in self.diagnosis_not_triggers:
+            folded = folded.replace(f" {phrase} ", " | ")
         return any(f" {trigger}" in folded for trigger in self.diagnosis_triggers)
 
     def finish_health_answer(
-        self, parts: Iterable[tuple], first_in_conversation: bool, notices: Sequence[str] = ()
+        self, parts: Iterable[tuple], first_in_conversation: bool, notices: Sequence[str] = (),
+        afterwords: Sequence[str] = (),
     ) -> str:
-        """Safety notices first, then each (body, heading) part with its source line, then the disclaimer."""
+        """Safety notices first, then each (body, heading) part with its source line, the policy's lines
+        for after the answer (the persistent-pain advice), then the disclaimer."""
         blocks = [notice.strip() for notice in notices]
         has_part = False
         for body, heading in parts:
@@ -111,60 +145,110 @@ class SafetyPolicy:
             blocks.append(self.source_line.format(heading=heading))
         if not has_part:
             raise ValueError("a health answer needs at least one part")
+        blocks.extend(line.strip() for line in afterwords)
         blocks.append(self.disclaimer(first_in_conversation))
         return "\n\n".join(blocks)
 
 
-RED_FLAGS_FILE = DATA_DIR / "safety" / "red_flags.yml"
-
-
 @dataclass(frozen=True)
 class RedFlagSign:
-    """One sign that needs prompt care: any single phrase, or one phrase from every group of a combination."""
+    """One sign that needs prompt care: any single phrase, or one phrase from every group of a combination
+    (the later groups within `window` tokens of the first)."""
 
     id: str
+    level: str
     description: str
     any_phrases: Tuple[str, ...]
     together: Tuple[Tuple[Tuple[str, ...], ...], ...]
+    window: int
+    except_phrases: Tuple[str, ...] = ()
+    dismissed_by: Tuple[str, ...] = ()
 
 
-class RedFlagDetector:
-    """Finds signs that need prompt medical care in a message, wherever in the message they stand.
+@dataclass(frozen=True)
+class TriageResult:
+    """What triage found in a message: the most urgent level (None when no sign needs prompt care), every
+    sign found (most urgent first), and whether the pain has lasted long without getting better."""
 
-    Phrases come from data/safety/red_flags.yml and are matched on lemmas, so "my toes went numb" and
-    "numbness in my toes" are both caught; a phrase negated in its own clause ("no numbness, just heel
-    pain") is not.
-    """
+    level: Optional[str]
+    signs: Tuple[RedFlagSign, ...] = ()
+    persistent: bool = False
 
-    def __init__(self, signs: Sequence[RedFlagSign], negation_words: Set[str], window: int,
-                 clause_breaks: Set[str], nlp: Optional["Language"] = None) -> None:
+    @property
+    def urgent(self) -> bool:
+        return self.level is not None
+
+    @property
+    def descriptions(self) -> List[str]:
+        return [sign.description for sign in self.signs]
+
+
+@dataclass(frozen=True)
+class Hypothetical:
+    """How triage tells a sign asked about from a sign reported (data/safety/red_flags.yml: hypothetical)."""
+
+    question_cues: Tuple[str, ...]
+    cues: Tuple[str, ...]
+    not_cues: Tuple[str, ...]
+    question_starts: FrozenSet[str]
+    person_words: FrozenSet[str]
+
+    @classmethod
+    def load(cls, data: Mapping[str, Any], path: Path) -> "Hypothetical":
+        entry = data.get("hypothetical") if isinstance(data.get("hypothetical"), dict) else {}
+        where = f"{path}: hypothetical"
+        return cls(string_list(entry.get("question_cues"), f"{where}.question_cues"),
+                   string_list(entry.get("cues"), f"{where}.cues"),
+                   string_list(entry.get("not_cues"), f"{where}.not_cues"),
+                   frozenset(string_list(entry.get("question_starts"), f"{where}.question_starts")),
+                   frozenset(string_list(entry.get("person_words"), f"{where}.person_words")))
+
+
+class Triage:
+    """Finds signs that need prompt medical care in a message, wherever in the message they stand, and
+    grades them (emergency / today / soon, data/safety/red_flags.yml).
+
+    Phrases are matched on lemmas, so "my toes went numb" and "numbness in my toes" are both caught. A
+    phrase negated in its own clause ("no numbness, just heel pain") does not count, nor one a hypothetical
+    question asks about ("what if my foot goes numb?", "is tingling ever a sign of ...?"), nor one inside a
+    sign's `except` phrase ("almost fell", "a wrist fracture")."""
+
+    def __init__(self, signs: Sequence[RedFlagSign], levels: Sequence[str], hypothetical: "Hypothetical",
+                 reader: Reader, persistent_phrases: Sequence[str] = ()) -> None:
         self.signs = {sign.id: sign for sign in signs}
-        self.negation_words = negation_words
-        self.window = window
-        self.clause_breaks = clause_breaks
-        self.nlp = nlp or load_lemmatizer()
+        self.levels = tuple(levels)
+        self.question_starts = hypothetical.question_starts
+        self.person_words = hypothetical.person_words
         phrases: Dict[str, Iterable[str]] = {}
         for sign in signs:
             phrases[f"{sign.id}|any"] = sign.any_phrases
             for c, groups in enumerate(sign.together):
                 for g, group in enumerate(groups):
                     phrases[f"{sign.id}|together|{c}|{g}"] = group
-        self.matcher = lemma_matcher(self.nlp, phrases)
+            if sign.except_phrases:
+                phrases[f"{sign.id}|except"] = sign.except_phrases
+            if sign.dismissed_by:
+                phrases[f"{sign.id}|dismissed"] = sign.dismissed_by
+        if persistent_phrases:
+            phrases[PERSISTENT_KEY] = persistent_phrases
+        self.matcher = reader.matcher(phrases)
+        self.hypothetical = reader.matcher({"question_cue": hypothetical.question_cues, "cue": hypothetical.cues,
+                                            "not_cue": hypothetical.not_cues})
 
     @classmethod
-    def load(cls, path: Path = RED_FLAGS_FILE, nlp: Optional["Language"] = None) -> "RedFlagDetector":
-        """Load and validate the signs."""
+    def load(cls, reader: Reader, path: Path = RED_FLAGS_FILE, policy: Optional[SafetyPolicy] = None) -> "Triage":
+        """Load and validate the signs (and the persistent-pain phrases of the policy)."""
         data = read_yaml(path)
         if not isinstance(data, dict) or not isinstance(data.get("signs"), dict) or not data["signs"]:
             raise KnowledgeError(f"{path}: expected a non-empty mapping under 'signs'")
-        negation = data.get("negation") or {}
-        words = negation.get("words") or ()
-        if not all(isinstance(w, str) for w in words):
-            raise KnowledgeError(f"{path}: negation.words must all be strings (quote YAML words like \"no\")")
+        levels = string_list(data.get("levels"), f"{path}: levels")
+        default_window = data.get("together_window", 8)
         signs = []
         for sign_id, entry in data["signs"].items():
             if not isinstance(entry, dict) or not entry.get("description"):
                 raise KnowledgeError(f"{path}: sign '{sign_id}' needs a description")
+            if entry.get("level") not in levels:
+                raise KnowledgeError(f"{path}: sign '{sign_id}' needs a level, one of {', '.join(levels)}")
             any_phrases = tuple(str(p) for p in entry.get("any") or ())
             together = tuple(
                 tuple(tuple(str(p) for p in group) for group in combination)
@@ -174,39 +258,75 @@ class RedFlagDetector:
                 raise KnowledgeError(f"{path}: sign '{sign_id}' has no phrases ('any' or 'together')")
             if any(len(c) < 2 or not all(c) for c in together):
                 raise KnowledgeError(f"{path}: sign '{sign_id}': each 'together' entry needs two or more non-empty groups")
-            signs.append(RedFlagSign(sign_id, str(entry["description"]), any_phrases, together))
-        return cls(
-            signs,
-            negation_words={str(w).lower() for w in negation.get("words") or ()},
-            window=int(negation.get("window", 4)),
-            clause_breaks={str(w).lower() for w in negation.get("clause_breaks") or ()},
-            nlp=nlp,
-        )
+            window = entry.get("window", default_window)
+            if not isinstance(window, int) or window < 1:
+                raise KnowledgeError(f"{path}: sign '{sign_id}': 'window' must be a whole number of tokens")
+            signs.append(RedFlagSign(
+                str(sign_id), entry["level"], str(entry["description"]), any_phrases, together, window,
+                tuple(str(p) for p in entry.get("except") or ()), tuple(str(p) for p in entry.get("dismissed_by") or ()),
+            ))
+        return cls(signs, levels, Hypothetical.load(data, path), reader, policy.persistent_phrases if policy else ())
 
-    def _negated(self, doc, start: int) -> bool:
-        """Whether a negation word stands shortly before `start` in the same clause."""
-        for i in range(start - 1, max(start - 1 - self.window, -1), -1):
-            token = doc[i]
-            if token.lower_ in self.clause_breaks:
-                return False
-            if token.lower_ in self.negation_words or token.lemma_.lower() in self.negation_words:
-                return True
-        return False
+    @staticmethod
+    def _sentence(message: ParsedMessage, token: int) -> "Span":
+        return message.doc[token].sent if message.doc.has_annotation("SENT_START") else message.doc[:]
 
-    def detect(self, text: Optional[str]) -> List[str]:
-        """The ids of the signs in the message, in the order of data/safety/red_flags.yml."""
-        if not text or not text.strip():
-            return []
-        doc = lemma_doc(self.nlp, text)
-        found: Set[str] = set()
-        for match_id, start, _end in self.matcher(doc):
-            if not self._negated(doc, start):
-                found.add(self.nlp.vocab.strings[match_id])
-        hits = []
-        for sign in self.signs.values():
-            if f"{sign.id}|any" in found or any(
-                all(f"{sign.id}|together|{c}|{g}" in found for g in range(len(groups)))
-                for c, groups in enumerate(sign.together)
-            ):
-                hits.append(sign.id)
-        return hits
+    def _asked_about(self, message: ParsedMessage) -> List[Tuple[int, int]]:
+        """(start, end) token ranges whose signs are asked about, not reported: from a cue to the end of
+        its sentence, and whole questions that speak of no one in particular."""
+        found = matches(self.hypothetical, message)
+        not_cues = [(start, end) for key, start, end in found if key == "not_cue"]
+        ranges = []
+        for key, start, end in found:
+            if key == "not_cue" or any(s <= start < e or start <= s < end for s, e in not_cues):
+                continue
+            sentence = self._sentence(message, start)
+            if key == "cue" or any(token.text == "?" for token in sentence):
+                ranges.append((start, sentence.end))
+        for sentence in (message.doc.sents if message.doc.has_annotation("SENT_START") else [message.doc[:]]):
+            words = [token.lower_ for token in sentence if not token.is_space]
+            if words and words[0] in self.question_starts and "?" in words and not set(words) & self.person_words:
+                ranges.append((sentence.start, sentence.end))
+        return ranges
+
+    def _found(self, message: ParsedMessage) -> Dict[str, List[int]]:
+        """key -> token positions of the phrases found that count: not negated, not asked about, not inside
+        one of the sign's `except` phrases, not dismissed later in the sentence ("...but didn't hurt myself")."""
+        asked = self._asked_about(message)
+        spans = matches(self.matcher, message, skip_negated=True)
+        excepted: Dict[str, List[Tuple[int, int]]] = {}
+        dismissed: Dict[str, List[int]] = {}
+        for key, start, end in spans:
+            sign = key.split("|", 1)[0]
+            if key.endswith("|except"):
+                excepted.setdefault(sign, []).append((start, end))
+            elif key.endswith("|dismissed"):
+                dismissed.setdefault(sign, []).append(start)
+        found: Dict[str, List[int]] = {}
+        for key, start, end in spans:
+            sign = key.split("|", 1)[0]
+            if key.endswith(("|except", "|dismissed")) or any(s <= start < e for s, e in asked):
+                continue
+            if any(s < end and start < e for s, e in excepted.get(sign, ())):
+                continue
+            sentence = self._sentence(message, start)
+            if any(start < d < sentence.end for d in dismissed.get(sign, ())):
+                continue
+            found.setdefault(key, []).append(start)
+        return found
+
+    def assess(self, message: ParsedMessage) -> TriageResult:
+        """The urgency of the signs in the whole message."""
+        found = self._found(message)
+        hits = [sign for sign in self.signs.values()
+                if f"{sign.id}|any" in found or any(self._together(found, sign, c) for c in range(len(sign.together)))]
+        hits.sort(key=lambda sign: self.levels.index(sign.level))
+        return TriageResult(hits[0].level if hits else None, tuple(hits), PERSISTENT_KEY in found)
+
+    @staticmethod
+    def _together(found: Dict[str, List[int]], sign: RedFlagSign, c: int) -> bool:
+        groups = [found.get(f"{sign.id}|together|{c}|{g}", []) for g in range(len(sign.together[c]))]
+        if not all(groups):
+            return False
+        return any(all(any(abs(p - first) <= sign.window for p in group) for group in groups[1:])
+                   for first in groups[0])

@@ -165,6 +165,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=400, help="messages per system and concurrency level")
     parser.add_argument("--levels", default="1,8,32", help="concurrency levels")
+    parser.add_argument("--default-model", type=Path, help="a Rasa-default model already trained on the same data "
+                        "(its train time is then not measured)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     levels = [int(level) for level in args.levels.split(",")]
@@ -173,7 +175,11 @@ def main() -> None:
         out = Path(tmp)
         logger.info("Training both models afresh ...")
         bot_model, bot_train = train(PROJECT_ROOT / "config.yml", out, "bot")
-        default_model, default_train = train(PROJECT_ROOT / "benchmarks" / "configs" / "rasa_default.yml", out, "default")
+        if args.default_model:
+            default_model, default_train = args.default_model, float("nan")
+        else:
+            default_model, default_train = train(PROJECT_ROOT / "benchmarks" / "configs" / "rasa_default.yml", out,
+                                                 "default")
         bot, bot_memory = measure(bot_model, ["rest", "parse"], levels, args.messages, out / "bot")
         default, default_memory = measure(default_model, ["rest"], levels, args.messages, out / "default")
         plain_credentials = out / "rasa-rest-only.yml"

@@ -41,6 +41,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from actions.knowledge import Guide, PassageRetriever  # noqa: E402
 from actions.safety import SafetyPolicy  # noqa: E402
+from actions.understanding import Reader  # noqa: E402
 from tests.servers import running_bot  # noqa: E402
 
 HELDOUT_DIR = PROJECT_ROOT / "tests" / "evaluation"
@@ -111,14 +112,14 @@ class Result:
     def oos_kept_out(self) -> Optional[float]:
         """Questions whose only fair answer is "not covered" that got it (no made-up answer)."""
         oos = [p for p in self.predictions if p.question.labels == ("out_of_scope",)]
-        return share(sum(p.topic == "out_of_scope" for p in oos), len(oos))
+        return share(sum(is_right(p.topic, ("out_of_scope",)) for p in oos), len(oos))  # .contact too
 
     def in_scope_declined(self) -> Optional[float]:
         """Questions the guide answers (out_of_scope not a fair answer) that got "not covered"."""
         ins = [p for p in self.predictions
                if "out_of_scope" not in p.question.labels and not is_right("red_flag", p.question.labels)
                and p.question.labels != ("smalltalk",)]
-        return share(sum(p.topic == "out_of_scope" for p in ins), len(ins))
+        return share(sum(is_right(p.topic, ("out_of_scope",)) for p in ins), len(ins))
 
     def red_flag_recall(self) -> Optional[float]:
         flags = [p for p in self.predictions if p.question.labels == ("red_flag",)]
@@ -130,7 +131,7 @@ class Result:
 
     def disclaimer_share(self) -> Optional[float]:
         health = [p.has_disclaimer for p in self.predictions
-                  if p.topic not in NON_HEALTH and p.has_disclaimer is not None]
+                  if not is_right(p.topic, NON_HEALTH) and p.has_disclaimer is not None]
         return share(sum(health), len(health))
 
 
@@ -150,10 +151,11 @@ def ask_server(model: Path, name: str, questions: List[Question], policy: Safety
 
 def ask_retrieval(questions: List[Question]) -> Result:
     result = Result("retrieval")
-    retriever = PassageRetriever.load(Guide.load())
+    reader = Reader.load()
+    retriever = PassageRetriever.load(Guide.load(), reader)
     started = time.monotonic()
     for question in questions:
-        found = retriever.best(question.text)
+        found = retriever.best(reader.read(question.text))
         result.predictions.append(Prediction(question, found[0].id if found else "out_of_scope", None))
     result.seconds = time.monotonic() - started
     return result
@@ -219,7 +221,7 @@ def report(set_name: str, results: List[Result], questions: List[Question]) -> N
     write()
 
 
-def main(systems: List[str], set_names: List[str]) -> None:
+def main(systems: List[str], set_names: List[str], default_model: Optional[Path] = None) -> None:
     question_sets = {}
     for name in set_names:
         try:
@@ -234,10 +236,14 @@ def main(systems: List[str], set_names: List[str]) -> None:
         if "bot" in systems:
             results.append(ask_server(model, "bot", everything, policy, Path(tmp) / "bot"))
         if "default" in systems:
-            write("Training the Rasa-default baseline on the same data ...")
-            started = time.monotonic()
-            baseline = train_baseline(Path(tmp))
-            write(f"  trained in {time.monotonic() - started:.0f} s")
+            if default_model:
+                write(f"Rasa-default baseline: {default_model} (trained on the same data, not retrained)")
+                baseline = default_model
+            else:
+                write("Training the Rasa-default baseline on the same data ...")
+                started = time.monotonic()
+                baseline = train_baseline(Path(tmp))
+                write(f"  trained in {time.monotonic() - started:.0f} s")
             results.append(ask_server(baseline, "default", everything, policy, Path(tmp) / "default"))
         if "retrieval" in systems:
             results.append(ask_retrieval(everything))
@@ -254,5 +260,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="Answer quality on the held-out and the real development questions.")
     parser.add_argument("--systems", default="bot,default,retrieval", help="comma-separated: bot,default,retrieval")
     parser.add_argument("--sets", default="heldout,real", help="comma-separated: heldout,real")
+    parser.add_argument("--default-model", type=Path, help="a Rasa-default model already trained on the same data "
+                        "(training it takes the longest part of a run)")
     arguments = parser.parse_args()
-    main(arguments.systems.split(","), arguments.sets.split(","))
+    main(arguments.systems.split(","), arguments.sets.split(","), arguments.default_model)

@@ -2,8 +2,9 @@
 
     .venv/bin/python benchmarks/sweep_scope.py [models/plantar-bot.tar.gz]
 
-A message that names a subject the guide does not cover (injections, insoles, gout...) gets the honest
-"not covered" answer unless the classifier is at least `min_confidence` sure of its intent. For each value:
+A question that names a subject the guide does not cover (injections, insoles, gout...) gets the honest
+"not covered" answer (with what the guide does say) unless the classifier is at least `min_confidence`
+sure of its need. Needs the guide does not cover (other treatments, sport) count as out of scope. For each value:
 how many in-scope examples would lose their answer to the check, and how many out-of-scope examples the
 check catches that the classifier alone (intent out_of_scope or the fallback) did not.
 """
@@ -15,7 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from actions.knowledge import Scope  # noqa: E402
+from actions.knowledge import Guide, Needs, Scope  # noqa: E402
+from actions.understanding import Reader  # noqa: E402
 from benchmarks.sweep_fallback import top_intents  # noqa: E402
 from tests.nlu_eval import OUT_OF_SCOPE, load_examples  # noqa: E402
 
@@ -25,13 +27,17 @@ FALLBACK_THRESHOLD = 0.25  # config.yml's FallbackClassifier threshold
 
 
 def main(model: Path) -> None:
-    examples = load_examples(PROJECT_ROOT / "tests" / "nlu_heldout")
-    scope = Scope.load()
+    reader = Reader.load()
+    needs = Needs.load(Guide.load(), reader)
+    declined = {OUT_OF_SCOPE} | {intent for intent in needs.intents if not needs.get(intent).covered}
+    examples = [(text, OUT_OF_SCOPE if gold in declined else gold)
+                for text, gold in load_examples(PROJECT_ROOT / "tests" / "nlu_heldout")]
+    scope = Scope.load(reader)
     tops = asyncio.run(top_intents(model, [text for text, _ in examples]))
     rows = []
     for (text, gold), (intent, confidence) in zip(examples, tops):
-        oos_already = intent == OUT_OF_SCOPE or confidence < FALLBACK_THRESHOLD
-        rows.append((gold, oos_already, confidence, bool(scope.uncovered(text))))
+        oos_already = intent in declined or confidence < FALLBACK_THRESHOLD
+        rows.append((gold, oos_already, confidence, bool(scope.uncovered(reader.read(text)))))
     in_scope = [r for r in rows if r[0] != OUT_OF_SCOPE]
     out_scope = [r for r in rows if r[0] == OUT_OF_SCOPE]
     sys.stdout.write(f"{len(in_scope)} in-scope and {len(out_scope)} out-of-scope held-out examples; "

@@ -27,6 +27,7 @@ from typing import Any, Awaitable, Callable, Dict, Mapping, Optional
 
 from rasa.core.channels.channel import UserMessage
 
+from channels.guard import with_urgent_care
 from channels.identity import log_id
 
 logger = logging.getLogger(__name__)
@@ -112,14 +113,16 @@ class AbuseLimits:
 
 
 def limited(handle: Callable[[UserMessage], Awaitable[None]], limits: AbuseLimits) -> ClientHandler:
-    """`handle` behind the limits: a refused message gets the polite reply instead."""
+    """`handle` behind the limits: a refused message gets the polite reply instead, ended with when to seek
+    urgent care (the message itself is not read: a flood must not cost a triage per message)."""
 
     async def handle_within_limits(message: UserMessage, client: Optional[str] = None) -> None:
         sender = message.sender_id
         kind = limits.refusal(sender, client)
         if kind:
             limits.note_refusal(kind, sender)
-            await message.output_channel.send_text_message(sender, limits.reply)
+            # The message is not read, so it ends with when to seek urgent care (issue 12, never lost).
+            await message.output_channel.send_text_message(sender, with_urgent_care(limits.reply))
             return
         limits.in_progress[sender] = limits.in_progress.get(sender, 0) + 1
         try:

@@ -72,7 +72,10 @@ class HttpApiGuard(InputChannel):
 
         async def explain_server_error(request: Request, reply: HTTPResponse) -> Optional[HTTPResponse]:
             problem = getattr(request.ctx, "body_problem", None)
-            if problem and reply.status >= 500:
+            # /model/parse changes nothing, so a bad body is refused even where Rasa's parse did not fail
+            # (the project's classifier parses an empty text; Rasa's own failed on it with 500).
+            parsed_anyway = request.path == "/model/parse" and 200 <= reply.status < 300
+            if problem and (reply.status >= 500 or parsed_anyway):
                 logger.info("HTTP API call to %s had a bad body: %s", request.path, problem)
                 return response.json({"status": "failure", "reason": "BadRequest", "message": problem, "code": 400},
                                      status=400)

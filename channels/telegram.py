@@ -46,7 +46,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from channels.abuse import ABUSE_DEFAULTS
-from channels.guard import GUARD_DEFAULTS, clean_text
+from channels.guard import GUARD_DEFAULTS, clean_text, with_urgent_care
 from channels.identity import log_id, telegram_sender
 from channels.log_privacy import redacting
 from channels.privacy import Conversations, message_pipeline
@@ -568,9 +568,11 @@ class TelegramInput(InputChannel):
         if incoming.media:
             names = self.settings["media_names"]
             kind = names.get(incoming.media, self.settings["other_media_name"])
-            self.reply(incoming.chat_id, self.settings["non_text_reply"].format(kind=kind))
-            if incoming.text is None:
+            note = self.settings["non_text_reply"].format(kind=kind)
+            if incoming.text is None:  # nothing else will be answered: say when to seek care
+                self.reply(incoming.chat_id, with_urgent_care(note))
                 return
+            self.reply(incoming.chat_id, note)
         text, own_reply = self.text_for_rasa(incoming)
         if own_reply:
             self.reply(incoming.chat_id, own_reply)

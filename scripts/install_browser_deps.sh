@@ -39,5 +39,6 @@ if [[ " $parts " == *" web "* ]] && { [ ! -f web/node_modules/rasa-webchat/lib/i
     apt_install nodejs npm
   fi
   echo "install_browser_deps: npm ci in web/"
-  (cd web && npm ci --no-audit --no-fund)
+  # --include=dev: axe-core, the accessibility checker of the browser test, even where NODE_ENV=production
+  (cd web && npm ci --no-audit --no-fund --include=dev)
 fi

@@ -52,7 +52,11 @@ env -u SANIC_REQUEST_MAX_SIZE SANIC_HOST="${ACTION_HOST:-127.0.0.1}" \
   --logging-config_file deploy/action-server-logging.yml >> "$var_dir/action-server.log" 2>&1 &
 action_pid=$!
 trap 'kill $action_pid 2>/dev/null || true' EXIT
-echo "Starting the action server on port $action_port (log: $var_dir/action-server.log) ..."
+if [ "$mode" = chat ]; then
+  echo "Starting the bot, this takes about half a minute (its log: $var_dir/chat.log) ..."
+else
+  echo "Starting the action server on port $action_port (log: $var_dir/action-server.log) ..."
+fi
 for _ in $(seq 1 120); do
   if curl -fsS "http://127.0.0.1:$action_port/health" >/dev/null 2>&1; then break; fi
   if ! kill -0 $action_pid 2>/dev/null; then
@@ -64,8 +68,23 @@ done
 read -r -a cors <<< "${CORS_ORIGINS:-http://localhost:8080}"
 case "$mode" in
   chat)
-    "$bin/rasa" shell --model "$model" --endpoints endpoints.yml --port "${RASA_PORT:-5005}" \
-      --interface "$interface" ;;
+    # The screen is the chat's: the shell's log lines and the deprecation warnings of Rasa's dependencies
+    # (stderr) go to $var_dir/chat.log, shown only if the bot fails. Its own server serves this terminal only.
+    # Rasa exits with status 0 when its port is taken, so that is checked first, and its log after.
+    port=${RASA_PORT:-5005}
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "Port $port is already in use (is the bot running in another terminal?). Stop that, or choose" \
+           "another port, e.g.: make chat RASA_PORT=$((port + 1))" >&2
+      exit 2
+    fi
+    status=0
+    "$bin/rasa" shell --model "$model" --endpoints endpoints.yml --interface "$interface" --port "$port" \
+      2>"$var_dir/chat.log" || status=$?
+    if [ "$status" != 0 ] || grep -q "Unable to start server" "$var_dir/chat.log"; then
+      echo "The bot stopped with an error. The end of $var_dir/chat.log:" >&2
+      tail -n 20 "$var_dir/chat.log" >&2
+      exit 1
+    fi ;;
   serve)
     "$bin/python" scripts/rasa_server.py run --model "$model" --endpoints endpoints.yml \
       --credentials credentials.yml --interface "$interface" --port "${RASA_PORT:-5005}" --enable-api \

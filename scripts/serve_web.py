@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Serve the website with the chat widget (web/) on localhost, next to `make serve`.
 
-Only the page's own files are served, by name: index.html, chat.js, chat.css, config.json and the
-widget's prebuilt bundle (web/node_modules/rasa-webchat/lib/index.js as vendor/rasa-webchat.js), never
-the rest of node_modules. With --bot-url (or BOT_URL) the bot's address in config.json is replaced as it
-is served, so the page can point at a bot on any port without editing the file.
+Only the page's own files are served, by name: index.html, chat.js, a11y.js, chat.css, config.json, the
+widget's prebuilt bundle (web/node_modules/rasa-webchat/lib/index.js as vendor/rasa-webchat.js) and the
+accessibility checker axe-core (vendor/axe.min.js, which the page itself does not load), never the rest
+of node_modules. With --bot-url (or BOT_URL) the bot's address in config.json is replaced as it is
+served, so the page can point at a bot on any port without editing the file.
 
 The page's origin (http://localhost:WEB_PORT) must be one of the bot's CORS_ORIGINS; the default port,
 8080, is the default CORS_ORIGINS. Standard library only. Usage:
@@ -28,6 +29,8 @@ logger = logging.getLogger("serve_web")
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 BUNDLE = Path("node_modules") / "rasa-webchat" / "lib" / "index.js"
 CONFIG = "config.json"
+AXE = Path("node_modules") / "axe-core" / "axe.min.js"
+AXE_URL = "/vendor/axe.min.js"
 
 # URL path -> (file under web/, content type). Anything else is 404.
 FILES: Dict[str, Tuple[Path, str]] = {
@@ -38,6 +41,10 @@ FILES: Dict[str, Tuple[Path, str]] = {
     "/chat.css": (Path("chat.css"), "text/css; charset=utf-8"),
     "/" + CONFIG: (Path(CONFIG), "application/json"),
     "/vendor/rasa-webchat.js": (BUNDLE, "text/javascript; charset=utf-8"),
+    "/a11y.js": (Path("a11y.js"), "text/javascript; charset=utf-8"),
+    # The accessibility checker (a development dependency): the page does not load it; the browser test
+    # (or a developer, from the console) adds it to the page to audit it.
+    AXE_URL: (AXE, "text/javascript; charset=utf-8"),
 }
 
 
@@ -102,7 +109,7 @@ class WebHandler(BaseHTTPRequestHandler):
         try:
             body = self._body(relative)
         except FileNotFoundError:
-            hint = " (run: cd web && npm ci)" if relative == BUNDLE else ""
+            hint = " (run: cd web && npm ci)" if relative in (BUNDLE, AXE) else ""
             logger.error("missing %s%s", self.web_dir / relative, hint)
             self.send_error(HTTPStatus.NOT_FOUND, f"{relative} is missing{hint}")
             return

@@ -79,3 +79,11 @@ def pytest_terminal_summary(terminalreporter) -> None:
         terminalreporter.section("measured")
         for line in _FIGURES:
             terminalreporter.write_line(line)
+
+
+@pytest.fixture(scope="session")
+def reader():
+    """The action server's message reader (the project's spaCy pipeline), loaded once."""
+    from actions.understanding import Reader
+
+    return Reader.load()

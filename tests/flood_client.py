@@ -16,15 +16,13 @@ import asyncio
 import json
 import sys
 import time
-from pathlib import Path
 from typing import Dict
 
 import aiohttp
-import yaml
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-SLOW_DOWN = yaml.safe_load((PROJECT_ROOT / "credentials.yml").read_text())[
-    "channels.rest.ValidatingRestInput"]["slow_down_reply"]
+from tests.servers import SLOW_DOWN_REPLY
+
+SLOW_DOWN = SLOW_DOWN_REPLY
 
 
 async def flood(url: str, token: str, messages: int, connections: int, address: str,

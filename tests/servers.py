@@ -23,6 +23,7 @@ from typing import Dict, Iterator, List, Optional
 from urllib.parse import quote
 
 import requests
+import yaml
 from requests.adapters import HTTPAdapter
 
 logger = logging.getLogger(__name__)
@@ -31,6 +32,11 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 STARTUP_TIMEOUT_S = 240
 ACTION_LOGGING = PROJECT_ROOT / "deploy" / "action-server-logging.yml"
+# The rate limits' reply as the person gets it: credentials.yml's wording, then when to seek urgent care
+# (data/safety/policy.yml), because the refused message is not read (channels/abuse.py).
+SLOW_DOWN_REPLY = " ".join(
+    yaml.safe_load((PROJECT_ROOT / "credentials.yml").read_text())["channels.rest.ValidatingRestInput"]["slow_down_reply"].split()
+    + yaml.safe_load((PROJECT_ROOT / "data" / "safety" / "policy.yml").read_text())["urgent_care_sentence"].split())
 _sessions: Dict[str, requests.Session] = {}
 _sessions_lock = threading.Lock()
 
@@ -210,6 +216,8 @@ def running_bot(
         # one server: in-memory conversation locks (endpoints.yml needs every REDIS_* set, even unused)
         LOCK_STORE_TYPE="stores.lock_store.InMemoryLockStore", REDIS_HOST="localhost", REDIS_PORT="6379",
         REDIS_PASSWORD="", REDIS_DB="1",
+        # no clinic's details (issue 14) unless a test gives some: a developer's data/clinic/clinic.yml stays out
+        CLINIC_FILE=str(workdir / "no-clinic.yml"),
     )
     env.pop("REST_TOKEN", None)
     if cors is not None:

@@ -7,9 +7,14 @@ from typing import Any, Dict, List
 import pytest
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.actions import GUIDE, POLICY, SMALLTALK_INTENTS, ActionAnswer
+from actions.actions import ANSWERER, ActionAnswer
+from actions.answers import SMALLTALK_INTENTS
 from actions.replies import Reply
 from tests.conftest import make_tracker
+
+GUIDE = ANSWERER.guide
+POLICY = ANSWERER.policy
+NEEDS = ANSWERER.needs
 
 
 def run(tracker, dispatcher: CollectingDispatcher) -> List[Dict[str, Any]]:
@@ -22,11 +27,17 @@ def slot(events: List[Dict[str, Any]], name: str) -> Any:
     return values[-1]
 
 
+def choose(topic_id: str, **kwargs):
+    """The tracker of a pressed suggestion button that asks for this topic."""
+    return make_tracker("choose_topic", text=GUIDE.get(topic_id).payload,
+                        entities=[{"entity": "guide_topic", "value": topic_id}], **kwargs)
+
+
 @pytest.mark.parametrize("topic_id", list(GUIDE.topics))
-def test_every_guide_intent_answers_its_passage_with_source_and_disclaimer(topic_id: str) -> None:
+def test_every_topic_a_button_asks_for_answers_its_passage_with_source_and_disclaimer(topic_id: str) -> None:
     topic = GUIDE.get(topic_id)
     dispatcher = CollectingDispatcher()
-    events = run(make_tracker(topic.intent), dispatcher)
+    events = run(choose(topic_id), dispatcher)
     assert len(dispatcher.messages) == 1
     text = dispatcher.messages[0]["text"]
     assert text.startswith(topic.passage)
@@ -34,6 +45,27 @@ def test_every_guide_intent_answers_its_passage_with_source_and_disclaimer(topic
     assert text.endswith(POLICY.full_disclaimer)
     assert slot(events, "topic") == topic_id
     assert slot(events, "disclaimer_shown") is True
+
+
+@pytest.mark.parametrize("intent", [i for i in NEEDS.intents if NEEDS.get(i).covered])
+def test_every_need_answers_its_passages_in_order_each_with_its_source(intent: str) -> None:
+    need = NEEDS.get(intent)
+    dispatcher = CollectingDispatcher()
+    events = run(make_tracker(intent, text="hello"), dispatcher)
+    text = dispatcher.messages[0]["text"]
+    positions = [text.index(GUIDE.get(t).passage) for t in need.answer]
+    assert positions == sorted(positions)
+    assert text.count("From the guide:") == len(need.answer)
+    assert text.count(POLICY.full_disclaimer) == 1 and text.endswith(POLICY.full_disclaimer)
+    assert slot(events, "topic") == need.answer[0]
+
+
+def test_a_composed_answer_answers_relief_with_the_overview_and_the_home_routine() -> None:
+    dispatcher = CollectingDispatcher()
+    events = run(make_tracker("ask_relief", text="what can i do about plantar fasciitis pain?"), dispatcher)
+    text = dispatcher.messages[0]["text"]
+    assert text.index(GUIDE.get("overview").passage) < text.index(GUIDE.get("home_massage").passage)
+    assert slot(events, "topic") == "overview"
 
 
 def test_later_health_answers_carry_the_short_disclaimer() -> None:
@@ -61,6 +93,15 @@ def test_fallback_answers_honestly_and_lists_topics(intent) -> None:
     assert slot(events, "topic") == "out_of_scope"
 
 
+def test_a_button_for_an_unknown_topic_is_answered_honestly() -> None:
+    dispatcher = CollectingDispatcher()
+    tracker = make_tracker("choose_topic", text='/choose_topic{"guide_topic": "nope"}',
+                           entities=[{"entity": "guide_topic", "value": "nope"}])
+    events = run(tracker, dispatcher)
+    assert dispatcher.messages[0]["response"] == "utter_out_of_scope"
+    assert slot(events, "topic") == "out_of_scope"
+
+
 def test_help_lists_the_guide_topics() -> None:
     dispatcher = CollectingDispatcher()
     run(make_tracker("help"), dispatcher)
@@ -73,30 +114,44 @@ def test_a_reply_is_either_passages_or_a_response() -> None:
         Reply(topic="x")
     with pytest.raises(ValueError):
         Reply(topic="x", passages=[GUIDE.get("safety")], response="utter_greet")
+    with pytest.raises(ValueError):
+        Reply(topic="x", response="utter_greet", preface="The guide doesn't cover that.")
 
 
 def test_red_flag_comes_first_with_the_guide_warning_and_disclaimer() -> None:
     dispatcher = CollectingDispatcher()
-    events = run(make_tracker("ask_home_strokes", text="my foot is red, hot and swollen, how do i massage it?"), dispatcher)
+    events = run(make_tracker("ask_home_massage", text="my foot is red, hot and swollen, how do i massage it?"), dispatcher)
     text = dispatcher.messages[0]["text"]
-    assert text.startswith("⚠️") and "a red, hot, swollen foot, or fever" in text
+    assert text.startswith(POLICY.red_flag_notice("today", ["a red, hot, swollen foot, or fever"]))
     assert GUIDE.get("safety").passage in text
-    assert GUIDE.get("home_massage.strokes").passage not in text  # no massage instructions on a red flag
+    for topic_id in ("home_massage", "home_massage.strokes", "home_massage.preparation"):
+        assert GUIDE.get(topic_id).passage not in text  # no massage instructions on a red flag
     assert text.endswith(POLICY.full_disclaimer)
-    assert slot(events, "topic") == "red_flag"
+    assert slot(events, "topic") == "red_flag.today"
+
+
+@pytest.mark.parametrize("text, level", [
+    ("I was running for the bus, heard a loud pop in my heel and now it really hurts. can I massage it?", "emergency"),
+    ("my toes have turned a bluish colour and feel cold, is that the pf?", "today"),
+    ("it has been getting worse and worse for weeks despite rest. what's the best massage?", "soon"),
+])
+def test_each_urgency_level_has_its_own_advice_and_sub_topic(text: str, level: str) -> None:
+    dispatcher = CollectingDispatcher()
+    events = run(make_tracker("ask_techniques", text=text), dispatcher)
+    assert slot(events, "topic") == f"red_flag.{level}"
+    assert dispatcher.messages[0]["text"].startswith(POLICY.red_flag_texts[level].split("(")[0])
 
 
 def test_red_flag_overrides_smalltalk_too() -> None:
     dispatcher = CollectingDispatcher()
     events = run(make_tracker("thanks", text="thanks! btw since yesterday i cant put any weight on my foot"), dispatcher)
-    assert slot(events, "topic") == "red_flag"
+    assert slot(events, "topic") == "red_flag.today"
     assert dispatcher.messages[0]["text"].endswith(POLICY.full_disclaimer)
 
 
 def test_condition_leads_with_caution_then_answers() -> None:
     dispatcher = CollectingDispatcher()
-    entities = [{"entity": "condition", "value": "diabetic"}]
-    events = run(make_tracker("ask_gua_sha", text="im diabetic, is gua sha ok?", entities=entities), dispatcher)
+    events = run(make_tracker("ask_gua_sha", text="im diabetic, is gua sha ok?"), dispatcher)
     text = dispatcher.messages[0]["text"]
     caution = POLICY.caution_notice(["diabetes"])
     chronic = GUIDE.get("faq.chronic_conditions").passage
@@ -109,20 +164,29 @@ def test_condition_leads_with_caution_then_answers() -> None:
 
 def test_caution_does_not_repeat_a_passage_already_answered() -> None:
     dispatcher = CollectingDispatcher()
-    entities = [{"entity": "condition", "value": "arthritis"}]
-    run(make_tracker("ask_chronic_conditions", text="is it safe with arthritis", entities=entities), dispatcher)
+    run(make_tracker("ask_safety", text="is it safe with arthritis"), dispatcher)
     text = dispatcher.messages[0]["text"]
     assert text.count(GUIDE.get("faq.chronic_conditions").passage) == 1
 
 
-def test_diagnosis_request_gets_symptoms_and_cannot_diagnose() -> None:
+@pytest.mark.parametrize("intent", ["ask_what_is", "ask_is_it_pf"])
+def test_diagnosis_request_gets_symptoms_and_cannot_diagnose(intent: str) -> None:
     dispatcher = CollectingDispatcher()
-    events = run(make_tracker("ask_what_is", text="my heel hurts every morning, do i have plantar fasciitis?"), dispatcher)
+    events = run(make_tracker(intent, text="my heel hurts every morning, do i have plantar fasciitis?"), dispatcher)
     text = dispatcher.messages[0]["text"]
     assert text.startswith(POLICY.no_diagnosis_text)
     assert GUIDE.get("symptoms").passage in text
     assert text.endswith(POLICY.full_disclaimer)
+    assert text.count(POLICY.no_diagnosis_text) == 1
     assert slot(events, "topic") == "symptoms"
+
+
+def test_how_pf_differs_from_ordinary_foot_pain_is_answered_without_a_diagnosis_notice() -> None:
+    dispatcher = CollectingDispatcher()
+    events = run(make_tracker("ask_is_it_pf", text="whats the difference between pf and ordinary foot pain"), dispatcher)
+    text = dispatcher.messages[0]["text"]
+    assert text.startswith(GUIDE.get("faq.vs_general_pain").passage) and POLICY.no_diagnosis_text not in text
+    assert slot(events, "topic") == "faq.vs_general_pain"
 
 
 def test_low_confidence_message_is_answered_by_retrieval_when_it_clears_the_threshold() -> None:
@@ -139,32 +203,68 @@ def test_low_confidence_unrelated_message_stays_out_of_scope() -> None:
     assert slot(events, "topic") == "out_of_scope"
 
 
+def test_a_condition_that_is_denied_gets_no_caution() -> None:
+    dispatcher = CollectingDispatcher()
+    run(make_tracker("ask_safety", text="i'm not diabetic and i don't have arthritis, is it safe?"), dispatcher)
+    assert "You mentioned" not in dispatcher.messages[0]["text"]
+
+
 def test_technique_entity_steers_a_generic_question() -> None:
     dispatcher = CollectingDispatcher()
-    entities = [{"entity": "technique", "value": "MFR"}]
-    events = run(make_tracker("ask_home_massage", text="how do i do MFR at home?", entities=entities), dispatcher)
+    events = run(make_tracker("ask_home_massage", text="how do i do MFR at home?"), dispatcher)
     assert dispatcher.messages[0]["text"].startswith(GUIDE.get("techniques.myofascial_release").passage)
     assert slot(events, "topic") == "techniques.myofascial_release"
 
 
-def test_guide_answers_carry_two_or_three_suggestion_buttons_that_trigger_intents() -> None:
+def test_guide_answers_carry_two_or_three_suggestion_buttons_that_ask_for_topics() -> None:
     for topic_id in GUIDE.topics:
         dispatcher = CollectingDispatcher()
-        run(make_tracker(GUIDE.get(topic_id).intent), dispatcher)
+        run(choose(topic_id), dispatcher)
         buttons = dispatcher.messages[0]["buttons"]
+        assert buttons[-2:] == ANSWERER.feedback.buttons(topic_id)  # then "helpful / not helpful" (issue 14)
+        buttons = buttons[:-2]
         assert 2 <= len(buttons) <= 3, topic_id
+        payloads = {topic.payload for topic in GUIDE.topics.values()}
         for button in buttons:
-            assert GUIDE.for_intent(button["payload"].lstrip("/")) is not None
-            assert button["payload"] != f"/{GUIDE.get(topic_id).intent}"  # never suggests itself
+            assert button["payload"] in payloads
+            assert button["payload"] != GUIDE.get(topic_id).payload  # never suggests itself
 
 
 def test_greeting_suggests_where_to_start_and_goodbye_suggests_nothing() -> None:
     dispatcher = CollectingDispatcher()
     run(make_tracker("greet"), dispatcher)
-    assert [b["payload"] for b in dispatcher.messages[0]["buttons"]] == ["/ask_what_is", "/ask_symptoms", "/ask_home_massage"]
+    assert [b["payload"] for b in dispatcher.messages[0]["buttons"]] == [
+        GUIDE.get(t).payload for t in ("what_is", "symptoms", "home_massage")]
     dispatcher = CollectingDispatcher()
     run(make_tracker("goodbye"), dispatcher)
     assert not dispatcher.messages[0].get("buttons")
+
+
+def ranked(*pairs):
+    return [{"name": name, "confidence": confidence} for name, confidence in pairs]
+
+
+def test_when_two_needs_are_about_equally_likely_the_other_is_offered_first() -> None:
+    dispatcher = CollectingDispatcher()
+    tracker = make_tracker("ask_prognosis", text="my heel, how long and what do i do", confidence=0.45)
+    tracker.latest_message["intent_ranking"] = ranked(("ask_prognosis", 0.45), ("ask_relief", 0.40))
+    events = run(tracker, dispatcher)
+    assert slot(events, "topic") == "recovery_outlook"
+    first = dispatcher.messages[0]["buttons"][0]
+    assert first == {"title": f"Did you mean: {GUIDE.get('overview').label}?", "payload": GUIDE.get("overview").payload}
+
+
+@pytest.mark.parametrize("ranking", [
+    (("ask_prognosis", 0.85), ("ask_relief", 0.10)),   # sure enough
+    (("ask_prognosis", 0.45), ("ask_relief", 0.15)),   # the second is far behind
+    (("ask_prognosis", 0.45), ("ask_activity", 0.40)),  # the second is not covered by the guide
+])
+def test_no_did_you_mean_when_the_classifier_is_sure_or_there_is_no_close_second(ranking) -> None:
+    dispatcher = CollectingDispatcher()
+    tracker = make_tracker("ask_prognosis", text="how long will it take", confidence=ranking[0][1])
+    tracker.latest_message["intent_ranking"] = ranked(*ranking)
+    run(tracker, dispatcher)
+    assert not dispatcher.messages[0]["buttons"][0]["title"].startswith("Did you mean")
 
 
 def test_tell_me_more_goes_on_from_the_previous_topic() -> None:
@@ -202,8 +302,8 @@ def test_single_questions_get_a_single_passage(text: str) -> None:
     assert dispatcher.messages[0]["text"].count("From the guide:") == 1
 
 
-@pytest.mark.parametrize("intent", ["ask_symptoms", "nlu_fallback", "greet"])
-def test_an_unsure_question_about_an_uncovered_subject_gets_the_honest_answer(intent: str) -> None:
+@pytest.mark.parametrize("intent", ["ask_other_treatments", "nlu_fallback", "out_of_scope"])
+def test_a_question_about_an_uncovered_subject_gets_the_honest_answer_naming_it(intent: str) -> None:
     dispatcher = CollectingDispatcher()
     text = "how many cortisone injections can i have in my heel"
     events = run(make_tracker(intent, text, confidence=0.3), dispatcher)
@@ -213,11 +313,42 @@ def test_an_unsure_question_about_an_uncovered_subject_gets_the_honest_answer(in
     assert slot(events, "topic") == "out_of_scope"
 
 
-def test_a_confident_question_that_mentions_an_uncovered_subject_keeps_its_answer() -> None:
+def test_an_unsure_guide_need_about_an_uncovered_subject_says_so_then_what_the_guide_does_say() -> None:
     dispatcher = CollectingDispatcher()
-    text = "i've had two cortisone injections already, what causes plantar fasciitis in the first place"
+    events = run(make_tracker("ask_how_massage_helps", "do cortisone injections work better than massage?",
+                              confidence=0.5), dispatcher)
+    text = dispatcher.messages[0]["text"]
+    assert text.startswith("Sorry, the guide I answer from doesn't cover injections")
+    assert text.index("Here is what it does say about how massage helps:") < text.index(GUIDE.get("massage_benefits").passage)
+    assert text.endswith(POLICY.full_disclaimer)
+    assert slot(events, "topic") == "out_of_scope"
+
+
+def test_a_need_the_guide_does_not_cover_names_it_and_gives_what_the_guide_does_say() -> None:
+    dispatcher = CollectingDispatcher()
+    events = run(make_tracker("ask_activity", "can i keep playing tennis with plantar fasciitis"), dispatcher)
+    text = dispatcher.messages[0]["text"]
+    assert "doesn't cover whether to keep running" in text
+    assert GUIDE.get("causes.overuse").passage in text and text.endswith(POLICY.full_disclaimer)
+    assert slot(events, "topic") == "out_of_scope"
+
+
+def test_a_confident_question_that_names_an_uncovered_subject_keeps_its_answer_and_says_what_is_left_out() -> None:
+    dispatcher = CollectingDispatcher()
+    text = "what causes plantar fasciitis, and can cortisone injections fix it"
     events = run(make_tracker("ask_causes", text, confidence=0.95), dispatcher)
-    assert "From the guide:" in dispatcher.messages[0]["text"]
+    message = dispatcher.messages[0]["text"]
+    assert GUIDE.get("causes").passage in message
+    assert "The guide doesn't cover injections" in message
+    assert slot(events, "topic") == "causes"
+
+
+def test_an_uncovered_subject_only_in_the_story_does_not_decline_the_question() -> None:
+    dispatcher = CollectingDispatcher()
+    text = ("i've had two cortisone injections already and the podiatrist made me custom orthotics last spring. "
+            "it still comes back every time i go back to running my usual distance. what causes it?")
+    events = run(make_tracker("ask_causes", text, confidence=0.6), dispatcher)
+    assert GUIDE.get("causes").passage in dispatcher.messages[0]["text"]
     assert slot(events, "topic") == "causes"
 
 
@@ -225,4 +356,14 @@ def test_a_red_flag_comes_before_the_scope_check() -> None:
     dispatcher = CollectingDispatcher()
     text = "after the cortisone injection my heel is red, hot and swollen and i have a fever"
     events = run(make_tracker("nlu_fallback", text, confidence=0.2), dispatcher)
-    assert slot(events, "topic") == "red_flag"
+    assert slot(events, "topic") == "red_flag.today"
+
+
+def test_long_lasting_pain_gets_a_line_advising_an_assessment() -> None:
+    dispatcher = CollectingDispatcher()
+    text = "i've had this for over a year and tried everything, will it ever go away?"
+    events = run(make_tracker("ask_prognosis", text), dispatcher)
+    message = dispatcher.messages[0]["text"]
+    assert message.index(GUIDE.get("recovery_outlook").passage) < message.index(POLICY.persistent_text)
+    assert message.endswith(POLICY.full_disclaimer)
+    assert slot(events, "topic") == "recovery_outlook"

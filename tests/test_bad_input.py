@@ -48,6 +48,16 @@ def test_empty_or_too_long_messages_get_a_polite_reply(bot, name: str, message: 
     assert texts and ("didn't get a question" in texts[0] or "too long" in texts[0])
 
 
+def test_a_too_long_message_with_a_red_flag_gets_the_urgent_advice_first(bot) -> None:
+    story = ("so my heel has been bad for months, i work long shifts in a warehouse and walk miles on concrete. " * 22
+             + "Yesterday I fell, heard a pop and now I can't put any weight on my foot at all.")
+    assert len(story) > 2000
+    texts = [m["text"] for m in post(bot, {"sender": "bad-long-red-flag", "message": story}).json()]
+    assert texts[0].startswith("⚠️") and "emergency department" in texts[0]  # the pop at an injury: emergency
+    assert any("not medical advice" in t for t in texts[:-1])  # health information carries the disclaimer
+    assert "too long" in texts[-1]
+
+
 @pytest.mark.parametrize("name, message", ANSWERED)
 def test_odd_but_valid_messages_are_answered(bot, name: str, message: str) -> None:
     reply = post(bot, {"sender": f"bad-{name}", "message": message})

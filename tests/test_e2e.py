@@ -79,13 +79,23 @@ def test_an_uncovered_subject_is_named_in_the_honest_answer(bot) -> None:
     assert topic_slot(bot, "e2e-scope") == "out_of_scope"
 
 
-def test_red_flag_in_a_story_is_answered_first_with_topic_red_flag(bot) -> None:
+def test_red_flag_in_a_story_is_answered_first_with_its_level(bot) -> None:
     story = ("been using the massage roller for my heel for a month. since saturday my foot is red, "
              "swollen and hot. how many times a day should i use the roller?")
     text = joined(bot.send("e2e-red-flag", story))
-    assert text.startswith("⚠️") and "today" in text
+    assert text.startswith(POLICY.red_flag_notice("today", ["a red, hot, swollen foot, or fever"]))
     assert text.rstrip().endswith(POLICY.full_disclaimer)
-    assert topic_slot(bot, "e2e-red-flag") == "red_flag"
+    assert topic_slot(bot, "e2e-red-flag") == "red_flag.today"
+
+
+def test_the_question_at_the_end_of_a_long_story_is_what_gets_answered(bot) -> None:
+    story = ("hi all, long time lurker. i'm a postwoman so i walk about ten miles a day in all weathers, and my "
+             "right heel has been sore every morning since the spring. my sister swears by her gel insoles and my "
+             "boss keeps telling me to try cortisone, but i'd rather not. will it ever go away on its own?")
+    text = joined(bot.send("e2e-story", story))
+    assert GUIDE.get("recovery_outlook").passage in text
+    assert "doesn't cover" not in text
+    assert topic_slot(bot, "e2e-story") == "recovery_outlook"
 
 
 def test_condition_from_the_entity_ruler_leads_with_caution(bot) -> None:
@@ -98,10 +108,13 @@ def test_condition_from_the_entity_ruler_leads_with_caution(bot) -> None:
 def test_answers_carry_suggestion_buttons_through_rest(bot) -> None:
     messages = bot.send("e2e-buttons", QUESTIONS["guide"]["causes"])
     buttons = [b for m in messages for b in m.get("buttons", [])]
-    assert 2 <= len(buttons) <= 3 and all(b["payload"].startswith("/ask_") for b in buttons)
+    assert [b["payload"] for b in buttons[-2:]] == ['/helpful{"rated_topic":"causes"}', '/not_helpful{"rated_topic":"causes"}']
+    buttons = buttons[:-2]  # the suggestions, before "helpful / not helpful" (issue 14)
+    payloads = {topic.payload: topic.id for topic in GUIDE.topics.values()}
+    assert 2 <= len(buttons) <= 3 and all(b["payload"] in payloads for b in buttons)
     pressed = bot.send("e2e-buttons", buttons[0]["payload"])
-    assert "From the guide:" in joined(pressed)
-    assert topic_slot(bot, "e2e-buttons") == GUIDE.for_intent(buttons[0]["payload"][1:]).id
+    assert GUIDE.get(payloads[buttons[0]["payload"]]).passage in joined(pressed)
+    assert topic_slot(bot, "e2e-buttons") == payloads[buttons[0]["payload"]]
 
 
 def test_out_of_scope_reply_also_offers_where_to_start(bot) -> None:

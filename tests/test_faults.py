@@ -18,6 +18,8 @@ from tests.servers import free_port, running_bot, start_action_server, wait_unti
 pytestmark = pytest.mark.e2e
 
 UNAVAILABLE = "can't answer right now"
+POLICY = yaml.safe_load(Path(__file__).parent.parent.joinpath("data", "safety", "policy.yml").read_text())
+URGENT_CARE = " ".join(POLICY["urgent_care_sentence"].split())
 
 
 def test_action_server_down_gets_a_polite_reply_then_recovers(trained_model: Path) -> None:
@@ -28,6 +30,7 @@ def test_action_server_down_gets_a_polite_reply_then_recovers(trained_model: Pat
         started = time.monotonic()
         messages = bot.send("fault-down", "what causes plantar fasciitis")
         assert UNAVAILABLE in messages[0]["text"]
+        assert messages[0]["text"].endswith(URGENT_CARE)  # no answer, but when to seek urgent care
         assert time.monotonic() - started < 20
         action = start_action_server(port, workdir / "late-action-server.log",
                                      dict(os.environ, ACTION_SERVER_TOKEN=bot.action_token))

@@ -19,15 +19,13 @@ from dataclasses import dataclass, field
 from typing import List, Tuple
 
 import pytest
-import yaml
 
 from tests.conftest import PROJECT_ROOT
-from tests.servers import BotServer
+from tests.servers import SLOW_DOWN_REPLY, BotServer
 
 pytestmark = pytest.mark.e2e
 
-SLOW_DOWN = yaml.safe_load((PROJECT_ROOT / "credentials.yml").read_text())[
-    "channels.rest.ValidatingRestInput"]["slow_down_reply"]
+SLOW_DOWN = SLOW_DOWN_REPLY
 NORMAL_USERS = 10
 NORMAL_MESSAGES = 12
 THINK_S = 1.0  # a person reads the answer before typing the next message (quickly)

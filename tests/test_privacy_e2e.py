@@ -16,13 +16,13 @@ import requests
 import yaml
 
 from tests.conftest import PROJECT_ROOT
-from tests.servers import bearer, loopback_address, post_rest
+from tests.servers import SLOW_DOWN_REPLY, bearer, loopback_address, post_rest
 
 pytestmark = pytest.mark.e2e
 
 CREDENTIALS = yaml.safe_load((PROJECT_ROOT / "credentials.yml").read_text())
 REST = CREDENTIALS["channels.rest.ValidatingRestInput"]
-SLOW_DOWN = REST["slow_down_reply"]
+SLOW_DOWN = SLOW_DOWN_REPLY
 PRIVACY = yaml.safe_load((PROJECT_ROOT / "data" / "privacy" / "privacy.yml").read_text())
 ERASED = PRIVACY["erase"]["done"]
 

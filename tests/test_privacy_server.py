@@ -39,7 +39,7 @@ import yaml
 
 from tests.conftest import OUTPUT_DIR, PROJECT_ROOT
 from tests.fake_telegram import FakeTelegram, Updates
-from tests.servers import bearer, fetch_tracker, free_port, send_rest
+from tests.servers import SLOW_DOWN_REPLY, bearer, fetch_tracker, free_port, send_rest
 
 pytestmark = pytest.mark.e2e
 
@@ -234,7 +234,7 @@ def test_every_answered_message_survives_a_kill_9(served: Served, figures: List[
             except requests.RequestException:
                 return  # the server is gone
             if replies and all(reply.get("text") for reply in replies) and \
-                    REST["slow_down_reply"] not in [r.get("text") for r in replies]:
+                    SLOW_DOWN_REPLY not in [r.get("text") for r in replies]:
                 answered[sender].append(text)
             time.sleep(0.2)
 

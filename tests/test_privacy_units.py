@@ -14,7 +14,7 @@ from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 
 from channels import identity, log_privacy
 from channels.abuse import AbuseLimits, TokenBuckets, limited
-from channels.guard import GUARD_DEFAULTS, guarded
+from channels.guard import GUARD_DEFAULTS, guarded, with_urgent_care
 from channels.hardening import bearer_token, requires_auth, token_matches
 from channels.privacy import PrivacyTexts, answered_once_saved, normalise, retention_days
 from channels.rest import ValidatingRestInput, bounded_metadata
@@ -22,6 +22,11 @@ from stores.lock_store import InMemoryLockStore
 
 SECRET = b"k" * 32
 TEXTS = PrivacyTexts.load()
+
+
+def slowed(limits: AbuseLimits) -> str:
+    """The slow-down reply as sent: the message is not read, so it ends with when to seek urgent care."""
+    return with_urgent_care(limits.reply)
 
 
 # ------------------------------------------------------------------------------------------- identities
@@ -131,7 +136,7 @@ def test_a_refused_message_gets_the_polite_reply_and_never_reaches_the_bot() -> 
 
     asyncio.run(run())
     assert handled == ["q0", "q1"]
-    assert [o.messages[0]["text"] for o in outputs] == ["answer", "answer", limits.reply]
+    assert [o.messages[0]["text"] for o in outputs] == ["answer", "answer", slowed(limits)]
 
 
 def test_at_most_max_waiting_messages_wait_per_conversation() -> None:
@@ -155,7 +160,7 @@ def test_at_most_max_waiting_messages_wait_per_conversation() -> None:
 
     asyncio.run(run())
     texts = [o.messages[0]["text"] for o in outputs]
-    assert texts.count("answer") == 3 and texts.count(limits.reply) == 3  # 1 answered + 2 waiting; 3 refused
+    assert texts.count("answer") == 3 and texts.count(slowed(limits)) == 3  # 1 answered + 2 waiting; 3 refused
     assert not limits.in_progress
 
 

@@ -1,4 +1,4 @@
-"""The safety policy: disclaimer wording, notices, and the red-flag detector (data/safety/)."""
+"""The safety policy: disclaimer wording, notices, and triage (data/safety/)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,8 +6,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from actions.knowledge import KnowledgeError
-from actions.safety import POLICY_FILE, RED_FLAGS_FILE, RedFlagDetector, SafetyPolicy
+from actions.content import KnowledgeError
+from actions.safety import POLICY_FILE, RED_FLAGS_FILE, SafetyPolicy, Triage
+from actions.understanding import Reader
 
 
 @pytest.fixture(scope="module")
@@ -16,8 +17,12 @@ def policy() -> SafetyPolicy:
 
 
 @pytest.fixture(scope="module")
-def detector() -> RedFlagDetector:
-    return RedFlagDetector.load()
+def triage(reader: Reader, policy: SafetyPolicy) -> Triage:
+    return Triage.load(reader, policy=policy)
+
+
+def assess(triage: Triage, reader: Reader, text):
+    return triage.assess(reader.read(text))
 
 
 def test_full_disclaimer_says_educational_not_advice_and_consult(policy: SafetyPolicy) -> None:
@@ -32,13 +37,14 @@ def test_short_disclaimer_still_says_not_advice_and_consult(policy: SafetyPolicy
     assert text != policy.disclaimer(first_in_conversation=True).lower()
 
 
-def test_health_answer_has_notices_body_source_then_disclaimer(policy: SafetyPolicy) -> None:
+def test_health_answer_has_notices_body_source_afterwords_then_disclaimer(policy: SafetyPolicy) -> None:
     text = policy.finish_health_answer(
-        [("Passage one.", "Heading A"), ("Passage two.", "Heading B")], True, notices=["Careful."]
+        [("Passage one.", "Heading A"), ("Passage two.", "Heading B")], True, notices=["Careful."],
+        afterwords=["See someone."],
     )
     assert text.split("\n\n") == [
         "Careful.", "Passage one.", "From the guide: Heading A", "Passage two.", "From the guide: Heading B",
-        policy.full_disclaimer,
+        "See someone.", policy.full_disclaimer,
     ]
 
 
@@ -47,10 +53,18 @@ def test_health_answer_needs_a_part(policy: SafetyPolicy) -> None:
         policy.finish_health_answer([], True, notices=["Careful."])
 
 
-def test_red_flag_notice_says_seek_care_and_names_the_signs(policy: SafetyPolicy) -> None:
-    text = policy.red_flag_notice(["a red, hot, swollen foot, or fever"])
+@pytest.mark.parametrize("level, says", [
+    ("emergency", ["emergency department", "now"]),
+    ("today", ["today", "urgent"]),
+    ("soon", ["within the next few days", "doctor"]),
+])
+def test_each_urgency_level_has_its_own_advice_and_names_the_signs(policy: SafetyPolicy, level: str, says) -> None:
+    text = policy.red_flag_notice(level, ["a red, hot, swollen foot, or fever"])
     assert "a red, hot, swollen foot, or fever" in text
-    assert "today" in text and "emergency services" in text
+    assert all(words in text for words in says), text
+    assert "massage" in text  # each level says to leave massage aside
+    others = [policy.red_flag_notice(other, ["x"]) for other in ("emergency", "today", "soon") if other != level]
+    assert policy.red_flag_notice(level, ["x"]) not in others
 
 
 def test_caution_names_each_condition_once_and_ignores_others(policy: SafetyPolicy) -> None:
@@ -70,12 +84,14 @@ def test_caution_names_each_condition_once_and_ignores_others(policy: SafetyPoli
     ("could it be the plantar fasciitis thing or something else", True),
     ("is it the plantar fascia that gets inflamed?", False),
     ("do i have to massage every day?", False),
+    ("it hurts every morning. what do i have to do to get better?", False),
+    ("it hurts every morning. what do i have?", True),
     ("what causes plantar fasciitis", False),
     ("", False),
     (None, False),
 ])
-def test_diagnosis_requests_are_recognised(policy: SafetyPolicy, text, expected: bool) -> None:
-    assert policy.asks_for_diagnosis(text) is expected
+def test_diagnosis_requests_are_recognised(policy: SafetyPolicy, reader: Reader, text, expected: bool) -> None:
+    assert policy.asks_for_diagnosis(reader.read(text)) is expected
 
 
 def broken_copy(tmp_path: Path, source: Path, mutate) -> Path:
@@ -89,54 +105,106 @@ def broken_copy(tmp_path: Path, source: Path, mutate) -> Path:
 @pytest.mark.parametrize("mutate, message", [
     (lambda d: d["disclaimer"].pop("short"), r"'short' is missing or empty"),
     (lambda d: d.update(source_line="From the guide"), r"'source_line' must contain \{heading\}"),
-    (lambda d: d.update(red_flag="See a doctor."), r"'red_flag' must contain \{signs\}"),
-    (lambda d: d["no_diagnosis"].update(triggers="do i have"), r"'no_diagnosis.triggers' must be a list"),
+    (lambda d: d["red_flag"].update(today="See a doctor."), r"'red_flag.today' must contain \{signs\}"),
+    (lambda d: d.update(red_flag="See a doctor."), r"'red_flag' must map each urgency level"),
+    (lambda d: d["no_diagnosis"].update(triggers="do i have"), r"no_diagnosis.triggers: expected a non-empty list"),
+    (lambda d: d["persistent"].update(phrases=[]), r"persistent.phrases: expected a non-empty list"),
 ])
 def test_policy_file_problems_are_named(tmp_path: Path, mutate, message: str) -> None:
     with pytest.raises(KnowledgeError, match=r"policy\.yml: " + message):
         SafetyPolicy.load(broken_copy(tmp_path, POLICY_FILE, mutate))
 
 
-def test_red_flag_file_problems_are_named(tmp_path: Path) -> None:
-    path = broken_copy(tmp_path, RED_FLAGS_FILE, lambda d: d["signs"]["nerve_symptoms"].update(any=[], together=[]))
-    with pytest.raises(KnowledgeError, match=r"red_flags\.yml: sign 'nerve_symptoms' has no phrases"):
-        RedFlagDetector.load(path)
-    path = broken_copy(tmp_path, RED_FLAGS_FILE, lambda d: d["negation"].update(words=[False, "not"]))
-    with pytest.raises(KnowledgeError, match=r"negation.words"):
-        RedFlagDetector.load(path)
-
-
-@pytest.mark.parametrize("text, sign", [
-    ("my toes went numb yesterday", "nerve_symptoms"),
-    ("burning pain spreading up my leg", "nerve_symptoms"),
-    ("I heard a pop when I jumped and now it's black and blue", "acute_injury"),
-    ("my foot is red and swollen and hot", "infection_signs"),
-    ("i cant put any weight on it", "cannot_bear_weight"),
-    ("I'm diabetic and there's a small wound on my sole", "diabetic_foot"),
-    ("it hurts at night and wakes me up", "rest_or_night_pain"),
-    ("ive been doing the massage for 6 weeks and its getting worse despite everything", "worsening_despite_care"),
+@pytest.mark.parametrize("mutate, message", [
+    (lambda d: d["signs"]["nerve"].update(any=[], together=[]), r"sign 'nerve' has no phrases"),
+    (lambda d: d["signs"]["nerve"].update(level="whenever"), r"sign 'nerve' needs a level, one of emergency"),
+    (lambda d: d["signs"]["nerve"].update(together=[[["numb"]]]), r"each 'together' entry needs two or more"),
+    (lambda d: d["hypothetical"].update(question_cues=[False, "if"]), r"hypothetical.question_cues: expected a non-empty list"),
 ])
-def test_signs_are_found(detector: RedFlagDetector, text: str, sign: str) -> None:
-    assert sign in detector.detect(text)
+def test_red_flag_file_problems_are_named(tmp_path: Path, reader: Reader, mutate, message: str) -> None:
+    with pytest.raises(KnowledgeError, match=r"red_flags\.yml: .*" + message):
+        Triage.load(reader, broken_copy(tmp_path, RED_FLAGS_FILE, mutate))
+
+
+def test_the_levels_and_their_source_are_named_in_the_data() -> None:
+    data = yaml.safe_load(RED_FLAGS_FILE.read_text())
+    assert data["levels"] == ["emergency", "today", "soon"]
+    assert "NHS" in data["source"] and "heel-pain" in data["source"]
+
+
+@pytest.mark.parametrize("text, level, sign", [
+    ("I heard a pop when I jumped and now it's black and blue", "emergency", "injury_pop"),
+    ("fell off a ladder yesterday and the pain is horrendous", "emergency", "injury_severe"),
+    ("landed awkwardly at netball and heard a crack in my foot", "emergency", "injury_pop"),
+    ("my ankle is at a weird angle since the match", "emergency", "deformity"),
+    ("i cant put any weight on it", "today", "cannot_bear_weight"),
+    ("my foot is red and swollen and hot", "today", "infection"),
+    ("my toes went numb yesterday", "today", "nerve"),
+    ("burning pain spreading up my leg", "today", "nerve"),
+    ("I'm diabetic and there's a small wound on my sole", "today", "wound"),
+    ("my toes turned a bluish colour and feel cold", "today", "colour_change"),
+    ("the xray showed a stress fracture", "today", "fracture"),
+    ("i tripped over the dog this morning", "today", "trauma"),
+    ("it hurts at night and wakes me up", "soon", "rest_or_constant"),
+    ("it hurts all the time, even sitting", "soon", "rest_or_constant"),
+    ("ive been doing the massage for 6 weeks and its getting worse despite everything", "soon", "worsening"),
+    ("the pain is unbearable", "soon", "severe"),
+    ("i can barely walk by the end of my shift", "soon", "hardly_walk"),
+    ("pins and needles in my heel", "soon", "tingling"),
+])
+def test_signs_are_found_with_their_level(triage: Triage, reader: Reader, text: str, level: str, sign: str) -> None:
+    result = assess(triage, reader, text)
+    assert result.level == level and sign in [s.id for s in result.signs], result
+
+
+def test_the_most_urgent_level_wins(triage: Triage, reader: Reader) -> None:
+    result = assess(triage, reader, "it hurts all the time and today i heard a pop and i can't walk on it")
+    assert result.level == "emergency"
+    assert [s.level for s in result.signs] == sorted((s.level for s in result.signs),
+                                                      key=["emergency", "today", "soon"].index)
 
 
 @pytest.mark.parametrize("text", [
     "no numbness, just heel pain in the morning",
     "No tingling or numbness at all",
+    "i didn't hear any pop or snap, it just crept up",
+    "there are no cuts, sores or colour changes on my feet",
     "burning sensation in my heel when i get up",
     "I'm diabetic and my heel is sore, can i massage it",
+    "it feels like a bruise on the bottom of my heel",
+    "stabbing pain with the first steps in the morning, then it eases",
+    "my heel has been screaming every morning for three weeks, by lunch it calms down",
+    "i almost fell over getting out of bed because my heel was so stiff",
+    "what if my foot goes numb after the massage?",
+    "can plantar fasciitis cause numbness?",
+    "is tingling ever a sign of something worse?",
+    "i tripped on a step last week but didn't hurt myself, the heel is the same old pf",
+    "my wrist fracture healed last year, now my heel hurts in the mornings",
+    "i roll my foot on a frozen bottle at night",
     "what causes plantar fasciitis",
     "",
     None,
 ])
-def test_ordinary_or_negated_messages_are_not_flagged(detector: RedFlagDetector, text) -> None:
-    assert detector.detect(text) == []
+def test_ordinary_negated_or_hypothetical_messages_are_not_flagged(triage: Triage, reader: Reader, text) -> None:
+    result = assess(triage, reader, text)
+    assert not result.urgent, result
 
 
-def test_a_sign_hidden_in_a_long_story_is_found(detector: RedFlagDetector) -> None:
+def test_a_sign_hidden_in_a_long_story_is_found(triage: Triage, reader: Reader) -> None:
     story = (
         "hi, i'm a teacher and on my feet all day. i started with the usual morning heel pain in spring and "
         "bought one of those fascia tools, which helped a bit. anyway last week i noticed my foot goes kind of "
         "numb on the outside after school, it's probably nothing. what oil should i use with the tool?"
     )
-    assert detector.detect(story) == ["nerve_symptoms"]
+    assert [s.id for s in assess(triage, reader, story).signs] == ["nerve"]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("i've had it for months and tried everything, it's no better", True),
+    ("it keeps coming back every winter", True),
+    ("it started last week", False),
+    ("it's not chronic, it started last week", False),
+])
+def test_long_lasting_pain_is_noticed_but_is_not_urgent(triage: Triage, reader: Reader, text: str, expected: bool) -> None:
+    result = assess(triage, reader, text)
+    assert result.persistent is expected and not result.urgent

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import secrets
 import signal
 import statistics
@@ -38,8 +37,13 @@ PUBLIC_URL = "https://bot.example.test" + WEBHOOK_PATH  # what the bot registers
 OUT = OUTPUT_DIR / "telegram"
 SETTINGS = yaml.safe_load((PROJECT_ROOT / "credentials.yml").read_text())["channels.telegram.TelegramInput"]
 POLICY = yaml.safe_load((PROJECT_ROOT / "data" / "safety" / "policy.yml").read_text())
+URGENT_CARE = " ".join(POLICY["urgent_care_sentence"].split())
 TOPICS = yaml.safe_load((PROJECT_ROOT / "data" / "guide" / "passages.yml").read_text())["topics"]
-HEADING_OF_INTENT = {topic["intent"]: topic["heading"] for topic in TOPICS.values()}
+HEADING = {topic_id: topic["heading"] for topic_id, topic in TOPICS.items()}
+# A suggestion button's payload asks for its topic: /choose_topic{"guide_topic": "causes.footwear"}
+TOPIC_OF_PAYLOAD = {f'/choose_topic{{"guide_topic": "{topic_id}"}}': topic_id for topic_id in TOPICS}
+# Issue 14: the feedback buttons after the suggestions under every health answer.
+FEEDBACK_TITLES = yaml.safe_load((PROJECT_ROOT / "data" / "clinic" / "feedback.yml").read_text())["buttons"]
 
 
 def flat(text: str) -> str:
@@ -280,13 +284,17 @@ def test_a_question_is_answered_with_its_source_the_disclaimer_and_buttons(teleg
     reply = telegram.post(telegram.updates.text(1001, "what causes plantar fasciitis?"))
     assert reply.status_code == 200
     [message] = telegram.sent_to(1001)
-    assert f"From the guide: {HEADING_OF_INTENT['ask_causes']}" in message["text"]
+    assert f"From the guide: {HEADING['causes']}" in message["text"]
     assert FULL_DISCLAIMER in flat(message["text"])
     rows = message["reply_markup"]["inline_keyboard"]
-    assert len(rows) >= 2
-    for [button] in rows:
-        assert button["text"] and re.fullmatch(r"/\w+", button["callback_data"])
-        assert button["callback_data"][1:] in HEADING_OF_INTENT  # each suggestion is a topic's intent
+    *suggestions, [helpful], [not_helpful] = rows
+    assert len(suggestions) >= 2
+    for [button] in suggestions:
+        assert button["text"] and button["callback_data"] in TOPIC_OF_PAYLOAD  # each suggestion asks for a topic
+    # then "helpful / not helpful" for this answer (issue 14), each within Telegram's 64 bytes
+    assert [helpful["callback_data"], not_helpful["callback_data"]] == [
+        '/helpful{"rated_topic":"causes"}', '/not_helpful{"rated_topic":"causes"}']
+    assert [helpful["text"], not_helpful["text"]] == list(FEEDBACK_TITLES.values())
     assert telegram.server.telegram_tracker(1001)["slots"]["topic"] == "causes"
 
 
@@ -298,9 +306,28 @@ def test_a_pressed_button_answers_its_topic(telegram: TelegramBot, fake: FakeTel
     assert reply.status_code == 200
     assert [c["ok"] for c in fake.calls_to("answerCallbackQuery", callback_query_id="press-1")] == [True]
     answer = telegram.sent_to(1001, count=len(earlier) + 1)[-1]
-    assert f"From the guide: {HEADING_OF_INTENT[payload[1:]]}" in answer["text"]
+    assert f"From the guide: {HEADING[TOPIC_OF_PAYLOAD[payload]]}" in answer["text"]
     assert SHORT_DISCLAIMER in flat(answer["text"])  # later answers of a conversation carry the short one
     assert answer["reply_markup"]["inline_keyboard"]
+
+
+@e2e
+def test_not_helpful_from_the_inline_keyboard_is_kept_and_thanked(telegram: TelegramBot, fake: FakeTelegram) -> None:
+    """Issue 14: the feedback button's press is answered with a short thanks that offers whom to contact, and
+    the conversation keeps it as the button's intent and the rated answer's topic."""
+    telegram.post(telegram.updates.text(1011, "how do i massage my foot at home?"))
+    [answer] = telegram.sent_to(1011)
+    topic = telegram.server.telegram_tracker(1011)["slots"]["topic"]
+    [[press]] = [row for row in answer["reply_markup"]["inline_keyboard"] if row[0]["text"] == FEEDBACK_TITLES["not_helpful"]]
+    reply = telegram.post(telegram.updates.callback(1011, press["callback_data"], query_id="rate-1"))
+    assert reply.status_code == 200
+    assert [c["ok"] for c in fake.calls_to("answerCallbackQuery", callback_query_id="rate-1")] == [True]
+    thanks = telegram.sent_to(1011, count=2)[-1]
+    assert thanks["text"].startswith("Thanks") and "doctor" in thanks["text"]
+    tracker = telegram.server.telegram_tracker(1011)
+    [pressed] = [e for e in tracker["events"] if e["event"] == "user" and e["parse_data"]["intent"]["name"] == "not_helpful"]
+    assert [(e["entity"], e["value"]) for e in pressed["parse_data"]["entities"]] == [("rated_topic", topic)]
+    assert tracker["slots"]["topic"] == "smalltalk.feedback"
 
 
 @e2e
@@ -326,7 +353,8 @@ def test_messages_that_are_not_text_get_a_polite_reply(telegram: TelegramBot, ki
     reply = telegram.post(getattr(telegram.updates, kind)(chat))
     assert reply.status_code == 200
     [message] = telegram.sent_to(chat)
-    assert message["text"] == SETTINGS["non_text_reply"].format(kind=DEFAULTS["media_names"][kind])
+    assert message["text"] == (SETTINGS["non_text_reply"].format(kind=DEFAULTS["media_names"][kind]) + " "
+                               + URGENT_CARE)  # nothing else is answered: it says when to seek care
 
 
 @e2e
@@ -334,7 +362,7 @@ def test_a_photo_caption_is_answered_after_the_note(telegram: TelegramBot) -> No
     telegram.post(telegram.updates.photo(2100, caption="how long until massage works?"))
     note, answer = telegram.sent_to(2100, count=2)
     assert note["text"] == SETTINGS["non_text_reply"].format(kind="photo")
-    assert f"From the guide: {HEADING_OF_INTENT['ask_time_to_results']}" in answer["text"]
+    assert f"From the guide: {HEADING['faq.time_to_results']}" in answer["text"]
 
 
 @e2e
@@ -353,7 +381,7 @@ def test_an_edited_message_is_answered_as_the_corrected_question(telegram: Teleg
     reply = telegram.post(telegram.updates.edited(3001, "what are the symptoms of plantar fasciitis?"))
     assert reply.status_code == 200
     answer = telegram.sent_to(3001, count=len(first) + 1)[-1]
-    assert f"From the guide: {HEADING_OF_INTENT['ask_symptoms']}" in answer["text"]
+    assert f"From the guide: {HEADING['symptoms']}" in answer["text"]
 
 
 @e2e
@@ -526,14 +554,14 @@ def start_poller(telegram: TelegramBot, fake: FakeTelegram, secret: str, log: Pa
 @e2e
 def test_long_polling_forwards_updates_to_the_webhook(telegram: TelegramBot, fake: FakeTelegram) -> None:
     question = telegram.updates.text(7001, "how do I massage my foot at home?")
-    button = telegram.updates.callback(7001, "/ask_safety", query_id="poll-press")
+    button = telegram.updates.callback(7001, '/choose_topic{"guide_topic": "safety"}', query_id="poll-press")
     fake.queue_update(question)
     fake.queue_update(button)
     poller = start_poller(telegram, fake, telegram.secret, OUT / "telegram-poll.log")
     try:
         sent = telegram.sent_to(7001, count=2, timeout=60)
         assert "From the guide:" in sent[0]["text"] and FULL_DISCLAIMER in flat(sent[0]["text"])
-        assert f"From the guide: {HEADING_OF_INTENT['ask_safety']}" in sent[1]["text"]
+        assert f"From the guide: {HEADING['safety']}" in sent[1]["text"]
         assert fake.calls_to("answerCallbackQuery", callback_query_id="poll-press")
         assert fake.wait_for(lambda: fake.confirmed_below > button["update_id"], timeout=10)  # next getUpdates confirmed both
     finally:

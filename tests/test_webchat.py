@@ -5,6 +5,8 @@ origin), serves web/ with scripts/serve_web.py on a free port, and drives Debian
 chromedriver (selenium). What it needs is installed by scripts/install_browser_deps.sh from the module's
 fixtures (apt's chromium and chromium-driver, `npm ci` in web/), so `make test` works on a fresh clone; the
 browser tests are skipped, with the installer's message, only where chromium cannot be installed.
+The accessibility tests audit the page with axe-core, use the widget with the keyboard only, check the
+live region that reads new messages to screen readers, and the layout at 200% zoom and on a phone.
 Screenshots go to tests/output/webchat/.
 """
 from __future__ import annotations
@@ -47,6 +49,8 @@ EVIL_ORIGIN = "http://evil.example"
 
 GUIDE = Guide.load()
 SUGGESTIONS = Suggestions.load(GUIDE)
+# Issue 14: every health answer's buttons end with "helpful / not helpful" (data/clinic/feedback.yml).
+FEEDBACK_TITLES = list(yaml.safe_load((PROJECT_ROOT / "data" / "clinic" / "feedback.yml").read_text())["buttons"].values())
 POLICY = SafetyPolicy.load()
 
 
@@ -366,7 +370,7 @@ def test_answer_shows_passage_source_disclaimer_and_buttons(driver, web_page: st
     # The guide's bullet points stay one per line (chat.css), not one run-on paragraph.
     passage_bubble = next(t for t in answer if "Overuse or Overloading" in t)
     assert "\n• Improper Footwear" in passage_bubble, passage_bubble
-    expected_buttons = [GUIDE.get(t).label for t in SUGGESTIONS.for_topic("causes")]
+    expected_buttons = [GUIDE.get(t).label for t in SUGGESTIONS.for_topic("causes")] + FEEDBACK_TITLES
     wait_for(lambda: shown_buttons(driver) == expected_buttons, f"the suggested questions {expected_buttons}", 10)
     screenshot(driver, "answer.png")
     assert browser_errors(driver) == []
@@ -384,6 +388,25 @@ def test_button_answers_its_topic(driver, web_page: str, webchat_bot: BotServer)
     assert topic_of_last_answer(webchat_bot, session_id(driver)) == topic_id
     assert_health_answer(answer, topic_id, first_in_conversation=False)
     screenshot(driver, "button.png")
+
+
+def test_feedback_button_is_thanked_and_kept_in_the_conversation(driver, web_page: str, webchat_bot: BotServer) -> None:
+    """Issue 14: "helpful" under an answer, clicked, shows the visitor's choice and a short thanks, and the
+    conversation keeps the press with the rated answer's topic (what `make insights` counts)."""
+    open_fresh_widget(driver, web_page)
+    ask(driver, "what causes plantar fasciitis?")
+    wait_for_buttons(driver, "causes")
+    before = len(texts(driver, ".rw-response"))
+    click_button(driver, FEEDBACK_TITLES[0])
+    thanks = wait_quiet(driver, before)
+    assert texts(driver, ".rw-client")[-1] == FEEDBACK_TITLES[0]
+    assert thanks and thanks[0].startswith("Thanks"), thanks
+    tracker = webchat_bot.web_tracker(session_id(driver))
+    pressed = [e["parse_data"] for e in tracker["events"] if e["event"] == "user"][-1]
+    assert pressed["intent"]["name"] == "helpful"
+    assert [(e["entity"], e["value"]) for e in pressed["entities"]] == [("rated_topic", "causes")]
+    assert tracker["slots"]["topic"] == "smalltalk.feedback"
+    screenshot(driver, "feedback.png")
 
 
 def test_script_text_is_shown_as_text_not_run(driver, web_page: str) -> None:
@@ -449,3 +472,306 @@ def test_delete_my_conversation_erases_it_says_so_and_starts_afresh(driver, web_
     assert question not in texts(driver, ".rw-client")
     screenshot(driver, "after-erase.png")
     assert browser_errors(driver) == []
+
+
+# --------------------------------------------------------------------------------------- accessibility
+# Measured with axe-core (web/package.json, served by serve_web.py as /vendor/axe.min.js) on the page with
+# the widget open and one answer shown. Before web/a11y.js it found button-name (critical: the launcher and
+# the send button), scrollable-region-focusable (serious: the message list), heading-order and region
+# (moderate); docs/website.md has the figures. These must not come back.
+FIXED_RULES = {"button-name", "scrollable-region-focusable", "heading-order", "region"}
+BLOCKING_IMPACTS = {"serious", "critical"}
+LIVE_REGION = ".pf-chat .pf-chat-live[aria-live='polite']"
+# 200% browser zoom of the 1280x1100 window is a 640x550 CSS-pixel viewport at device pixel ratio 2; a phone
+# is 360 CSS pixels wide (the narrowest common Android width).
+VIEWPORTS = {
+    "zoom-200": dict(width=640, height=550, deviceScaleFactor=2, mobile=False),
+    "phone-360": dict(width=360, height=740, deviceScaleFactor=2, mobile=True),
+}
+
+
+def run_axe(driver) -> dict:
+    """axe-core's results for the whole page: loaded from the page's own server (the Content-Security-Policy
+    allows no other script source), then run with its default rules."""
+    driver.set_script_timeout(90)
+    error = driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "if (window.axe) { done(null); return; }"
+        "const s = document.createElement('script'); s.src = '/vendor/axe.min.js';"
+        "s.onload = () => done(null); s.onerror = () => done('could not load /vendor/axe.min.js');"
+        "document.head.appendChild(s);"
+    )
+    assert error is None, error
+    results = driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "axe.run(document).then(r => done({version: axe.version,"
+        "  violations: r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,"
+        "    targets: v.nodes.map(n => n.target.join(' '))})),"
+        "  passes: r.passes.map(v => ({id: v.id, targets: v.nodes.map(n => n.target.join(' '))}))}))"
+        ".catch(e => done({error: String(e)}));"
+    )
+    assert "error" not in results, results.get("error")
+    return results
+
+
+def assert_accessible(results: dict, launcher_shown: bool = True) -> None:
+    """No serious or critical violation, none of the rules fixed before, and the widget was really audited
+    (its send button, and the launcher unless the chat fills the screen, are among the buttons axe-core
+    found named)."""
+    violations = results["violations"]
+    blocking = [v for v in violations if v["impact"] in BLOCKING_IMPACTS]
+    assert blocking == [], f"axe-core {results['version']}: serious or critical violations {blocking}"
+    back = [v for v in violations if v["id"] in FIXED_RULES]
+    assert back == [], f"axe-core {results['version']}: fixed violations are back: {back}"
+    named = next((p["targets"] for p in results["passes"] if p["id"] == "button-name"), [])
+    wanted = [".rw-send"] + ([".rw-launcher"] if launcher_shown else [])
+    missing = [w for w in wanted if not any(w in t for t in named)]
+    assert missing == [], f"{missing} not audited; the buttons axe-core found named: {named}"
+
+
+def active_element(driver) -> dict:
+    """What has the keyboard focus: its classes, role, accessible label and text."""
+    return driver.execute_script(
+        "const a = document.activeElement; if (!a) return {};"
+        "return {tag: a.tagName.toLowerCase(), cls: a.className || '', role: a.getAttribute('role'),"
+        "  label: a.getAttribute('aria-label'), expanded: a.getAttribute('aria-expanded'), text: a.innerText || ''};"
+    )
+
+
+def press(driver, *keys: str) -> None:
+    """Keys typed into whatever has the focus, as a person would (not sent to a chosen element)."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    ActionChains(driver).send_keys(*keys).perform()
+
+
+def shift_tab(driver) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    ActionChains(driver).key_down(Keys.SHIFT).send_keys(Keys.TAB).key_up(Keys.SHIFT).perform()
+
+
+def tab_to(driver, matches: Callable[[dict], bool], what: str, backwards: bool = False, most: int = 8) -> dict:
+    """Press Tab (or Shift+Tab) until the focused element matches; fail after `most` presses."""
+    from selenium.webdriver.common.keys import Keys
+
+    seen = []
+    for _ in range(most):
+        shift_tab(driver) if backwards else press(driver, Keys.TAB)
+        focused = active_element(driver)
+        if matches(focused):
+            return focused
+        seen.append(f"{focused.get('tag')}.{focused.get('cls')}")
+    raise AssertionError(f"{what} was not reached with {'Shift+' if backwards else ''}Tab; focus went to {seen}")
+
+
+def is_launcher(focused: dict) -> bool:
+    return "rw-launcher" in focused.get("cls", "")
+
+
+def is_text_box(focused: dict) -> bool:
+    return "rw-new-message" in focused.get("cls", "")
+
+
+def is_suggestion(focused: dict) -> bool:
+    """A suggested question's button (not one of the feedback buttons after them)."""
+    return "rw-reply" in focused.get("cls", "") and focused.get("text") not in FEEDBACK_TITLES
+
+
+def load_fresh_page(driver, url: str) -> None:
+    """A new visitor (empty storage, see open_fresh_widget) with the page loaded and the launcher shown."""
+    from selenium.webdriver.common.by import By
+
+    driver.get(url.rstrip("/") + "/config.json")
+    driver.execute_script("window.sessionStorage.clear(); window.localStorage.clear();")
+    driver.get(url)
+    wait_for(lambda: any(e.is_displayed() for e in driver.find_elements(By.CSS_SELECTOR, ".rw-launcher")),
+             "the widget's launcher")
+
+
+def wait_for_buttons(driver, topic_id: str) -> List[str]:
+    """The answer's buttons: its suggested questions, then the feedback buttons."""
+    expected = [GUIDE.get(t).label for t in SUGGESTIONS.for_topic(topic_id)] + FEEDBACK_TITLES
+    wait_for(lambda: shown_buttons(driver) == expected, f"the suggested questions {expected}", 10)
+    return expected
+
+
+def test_axe_finds_no_serious_or_critical_violation(driver, web_page: str, figures: List[str]) -> None:
+    """axe-core on the page with the widget open and one answer with its suggestions shown."""
+    open_fresh_widget(driver, web_page)
+    ask(driver, "what causes plantar fasciitis?")
+    wait_for_buttons(driver, "causes")
+    results = run_axe(driver)
+    found = ", ".join(f"{v['id']} ({v['impact']}, {len(v['targets'])})" for v in results["violations"]) or "none"
+    logger.info("axe-core %s violations: %s", results["version"], found)
+    figures.append(f"Widget accessibility: axe-core {results['version']} violations with one answer shown: {found}")
+    assert_accessible(results)
+    assert browser_errors(driver) == []
+
+
+def test_keyboard_only_open_ask_suggestion_close(driver, web_page: str, webchat_bot: BotServer) -> None:
+    """Keyboard only: Tab to the launcher, Enter opens the chat with the focus in the text box, a typed
+    question and Enter get the answer, Shift+Tab reaches a suggestion and Enter presses it (Space the next
+    one), Tab reaches the launcher and Enter closes the chat; reopened, Escape closes it. No clicks."""
+    from selenium.webdriver.common.keys import Keys
+
+    load_fresh_page(driver, web_page)
+    launcher = tab_to(driver, is_launcher, "the launcher")
+    assert (launcher["label"], launcher["expanded"]) == ("Open the chat", "false")
+
+    press(driver, Keys.ENTER)
+    wait_for(lambda: chat_is_open(driver) and is_text_box(active_element(driver)),
+             "the chat to open with the focus in the text box", 10)
+    assert active_element(driver)["label"] == "Your question"
+    wait_for(lambda: any("plantar fasciitis" in t for t in texts(driver, ".rw-response")), "the greeting")
+    wait_quiet(driver, len(texts(driver, ".rw-response")) - 1)
+
+    before = len(texts(driver, ".rw-response"))
+    press(driver, "what causes plantar fasciitis?", Keys.ENTER)
+    assert_health_answer(wait_quiet(driver, before), "causes", first_in_conversation=True)
+    expected = wait_for_buttons(driver, "causes")
+
+    suggestion = tab_to(driver, is_suggestion, "a suggested question", backwards=True)
+    assert suggestion["role"] == "button" and suggestion["text"] in expected, suggestion
+    time.sleep(0.4)  # the focus ring is drawn
+    screenshot(driver, "keyboard-suggestion.png")
+    before = len(texts(driver, ".rw-response"))
+    press(driver, Keys.ENTER)
+    answer = wait_quiet(driver, before)
+    topic_id = next(t for t in SUGGESTIONS.for_topic("causes") if GUIDE.get(t).label == suggestion["text"])
+    assert texts(driver, ".rw-client")[-1] == suggestion["text"]
+    assert topic_of_last_answer(webchat_bot, session_id(driver)) == topic_id
+    assert_health_answer(answer, topic_id, first_in_conversation=False)
+    assert is_text_box(active_element(driver)), f"focus after a suggestion: {active_element(driver)}"
+
+    next_expected = wait_for_buttons(driver, topic_id)
+    second = tab_to(driver, is_suggestion, "a suggested question of the second answer", backwards=True)
+    before = len(texts(driver, ".rw-response"))
+    press(driver, Keys.SPACE)
+    wait_quiet(driver, before)
+    assert second["text"] in next_expected and texts(driver, ".rw-client")[-1] == second["text"]
+
+    launcher = tab_to(driver, is_launcher, "the launcher (to close the chat)")
+    assert (launcher["label"], launcher["expanded"]) == ("Close the chat", "true")
+    press(driver, Keys.ENTER)
+    wait_for(lambda: not chat_is_open(driver), "the chat to close", 10)
+    assert is_launcher(active_element(driver)) and active_element(driver)["label"] == "Open the chat"
+
+    press(driver, Keys.ENTER)
+    wait_for(lambda: chat_is_open(driver) and is_text_box(active_element(driver)), "the chat to open again", 10)
+    press(driver, Keys.ESCAPE)
+    wait_for(lambda: not chat_is_open(driver), "Escape to close the chat", 10)
+    assert is_launcher(active_element(driver)), f"focus after Escape: {active_element(driver)}"
+    assert browser_errors(driver) == []
+
+
+def watch_announcements(driver) -> None:
+    """Record every line added to the widget's live region (a screen reader reads additions to it)."""
+    assert driver.execute_script(
+        "const live = document.querySelector(arguments[0]); if (!live) return false;"
+        "window.__announced = [];"
+        "new MutationObserver(ms => ms.forEach(m => m.addedNodes.forEach(n => window.__announced.push(n.textContent))))"
+        "  .observe(live, {childList: true, subtree: true, characterData: true});"
+        "return true;", LIVE_REGION,
+    ), f"no polite live region ({LIVE_REGION}) in the chat's landmark"
+
+
+def announced(driver) -> List[str]:
+    return driver.execute_script("return window.__announced || [];")
+
+
+def test_new_bot_messages_are_announced(driver, web_page: str) -> None:
+    """Each new bot message is added to the polite live region, with its suggested questions; the visitor's
+    own words are not, and a conversation shown again after a reload is not read out again."""
+    load_fresh_page(driver, web_page)
+    watch_announcements(driver)
+    open_chat(driver)
+    wait_for(lambda: any("plantar fasciitis" in t for t in announced(driver)), "the greeting to be announced")
+
+    question = "what causes plantar fasciitis?"
+    ask(driver, question)
+    wait_for_buttons(driver, "causes")
+    said = "\n".join(announced(driver))
+    assert_health_answer([said], "causes", first_in_conversation=True)
+    labels = [GUIDE.get(t).label for t in SUGGESTIONS.for_topic("causes")] + FEEDBACK_TITLES
+    assert f"Suggested questions: {'; '.join(labels)}." in said, said
+    assert question not in said
+
+    driver.refresh()
+    wait_for(lambda: driver.execute_script("return !!document.querySelector(arguments[0])", LIVE_REGION),
+             "the live region after the reload")
+    watch_announcements(driver)
+    open_chat(driver)
+    wait_for(lambda: question in texts(driver, ".rw-client"), "the conversation shown again")
+    time.sleep(QUIET_S)
+    assert announced(driver) == [], f"the old conversation was read out again: {announced(driver)}"
+    ask(driver, "how does massage help plantar fasciitis?")
+    assert_health_answer(["\n".join(announced(driver))], "massage_benefits", first_in_conversation=False)
+
+
+def layout(driver) -> dict:
+    """Rectangles (CSS pixels) of the widget's parts, the viewport, and what overflows."""
+    return driver.execute_script(
+        "const box = e => { const r = e.getBoundingClientRect(); return {left: r.left, right: r.right, top: r.top,"
+        "  bottom: r.bottom, width: r.width, height: r.height}; };"
+        "const one = s => { const e = document.querySelector(s); return e && e.offsetParent !== null ? box(e) : null; };"
+        "const all = s => Array.from(document.querySelectorAll(s)).filter(e => e.offsetParent !== null);"
+        "return {width: innerWidth, height: innerHeight, scrollWidth: document.documentElement.scrollWidth,"
+        "  chat: one('.rw-conversation-container'), messages: one('.rw-messages-container'),"
+        "  title: one('.rw-title'), subtitle: one('.rw-header span'), close: one('.rw-close-button'),"
+        "  textBox: one('.rw-new-message'),"
+        "  pieces: all('.rw-response, .rw-client, .rw-reply').map(box),"
+        "  clipped: all('.rw-response, .rw-client, .rw-reply, .rw-title, .rw-header span')"
+        "    .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.innerText.slice(0, 40)),"
+        "  smallest: Math.min(...all('.rw-response, .rw-reply, .rw-new-message')"
+        "    .map(e => parseFloat(getComputedStyle(e).fontSize)))};"
+    )
+
+
+def overlap(a: dict, b: dict) -> bool:
+    return a["left"] < b["right"] and b["left"] < a["right"] and a["top"] < b["bottom"] and b["top"] < a["bottom"]
+
+
+@pytest.mark.parametrize("viewport", list(VIEWPORTS))
+def test_readable_at_200_percent_zoom_and_on_a_phone(driver, web_page: str, viewport: str) -> None:
+    """At 200% zoom and on a 360-pixel phone the chat fills the screen: nothing runs off its sides or is cut,
+    the header's title and subtitle clear the close button, the text box is on screen, the answer has room;
+    axe-core finds nothing serious there either, and the close button closes it from the keyboard, the
+    focus back on the launcher. Screenshots: zoom-200.png, phone-360.png."""
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", VIEWPORTS[viewport])
+    try:
+        open_fresh_widget(driver, web_page)
+        ask(driver, "what causes plantar fasciitis?")
+        wait_for_buttons(driver, "causes")
+        time.sleep(0.6)  # the widget's slide-in animation has ended
+        shown = layout(driver)
+        screenshot(driver, f"{viewport}.png")
+        width, height = shown["width"], shown["height"]
+        assert width == VIEWPORTS[viewport]["width"], shown
+        assert shown["scrollWidth"] <= width, f"the page scrolls sideways: {shown['scrollWidth']} > {width}"
+        chat = shown["chat"]
+        assert chat and chat["left"] >= 0 and chat["right"] <= width and chat["bottom"] <= height, chat
+        outside = [p for p in shown["pieces"] if p["left"] < 0 or p["right"] > width]
+        assert outside == [], f"message bubbles or buttons past the screen's edge: {outside}"
+        assert shown["clipped"] == [], f"text cut off: {shown['clipped']}"
+        assert shown["close"], "no close button (the launcher is hidden while the chat fills the screen)"
+        for part in ("title", "subtitle"):
+            assert shown[part] and not overlap(shown[part], shown["close"]), f"the {part} runs under the close button"
+        assert not overlap(shown["title"], shown["subtitle"]), "the title and subtitle overlap"
+        box = shown["textBox"]
+        assert box and box["left"] >= 0 and box["right"] <= width and box["bottom"] <= height, box
+        assert shown["messages"]["height"] >= 0.4 * height, f"little room for the answer: {shown['messages']}"
+        assert shown["smallest"] >= 14, f"text smaller than 14 CSS pixels: {shown['smallest']}"
+        assert_accessible(run_axe(driver), launcher_shown=False)
+
+        # The launcher is hidden while the chat fills the screen: the header's close button closes it.
+        from selenium.webdriver.common.keys import Keys
+
+        close = tab_to(driver, lambda f: "rw-close-button" in f.get("cls", ""), "the close button", backwards=True)
+        assert close["label"] == "Close the chat"
+        press(driver, Keys.ENTER)
+        wait_for(lambda: not chat_is_open(driver), "the chat to close", 10)
+        assert is_launcher(active_element(driver)), f"focus after closing: {active_element(driver)}"
+    finally:
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})

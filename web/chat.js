@@ -32,7 +32,8 @@
         showMessageDate: false,
         customData: {}
       },
-      null
+      // Inside a labelled landmark, with names, keyboard access and a live region (a11y.js).
+      window.PlantarChatA11y ? window.PlantarChatA11y.mount(settings.title) : null
     );
   }
 

@@ -1,0 +1,254 @@
+"""How the bot chooses its reply to one message, from the modules that know things.
+
+The order is the safety policy's: triage first (a sign that needs prompt care is answered before
+anything else, whatever was asked); then smalltalk and button presses; then the need the classifier found,
+answered from the guide, or honestly declined when the guide does not cover it; then the policy's
+notices and lines around the answer. The message is read once (`Reader.read`) and every step uses that
+`ParsedMessage`. Nothing here holds wording or content: that is data, read by knowledge and safety.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+from actions.contact import CONTACT_INTENT, Contact
+from actions.content import DATA_DIR, KnowledgeError, read_yaml
+from actions.feedback import RATINGS, Feedback
+from actions.knowledge import (
+    CHOOSE_TOPIC_INTENT, TOPIC_ENTITY, Guide, Need, Needs, PassageRetriever, Scope, Suggestions, Topic,
+    TwoPartQuestions,
+)
+from actions.replies import OUT_OF_SCOPE, RED_FLAG, SMALLTALK, Reply
+from actions.safety import SafetyPolicy, Triage
+from actions.understanding import ParsedMessage, Reader
+
+logger = logging.getLogger(__name__)
+
+ANSWERING_FILE = DATA_DIR / "guide" / "answering.yml"
+SMALLTALK_INTENTS = ("greet", "goodbye", "thanks", "bot_challenge", "help")
+FALLBACK_INTENTS = ("nlu_fallback", "out_of_scope")
+FOLLOW_UP_INTENT = "ask_more"
+NO_SUGGESTIONS_AFTER = ("goodbye", *RATINGS)
+
+
+@dataclass(frozen=True)
+class AnsweringSettings:
+    """The bot's own words around passages and the "did you mean" bar (data/guide/answering.yml)."""
+
+    partial_answer: str
+    not_covered_line: str
+    did_you_mean_title: str
+    did_you_mean_max_confidence: float
+    did_you_mean_min_ratio: float
+
+    @classmethod
+    def load(cls, path: Path = ANSWERING_FILE) -> "AnsweringSettings":
+        data = read_yaml(path)
+        if not isinstance(data, dict):
+            raise KnowledgeError(f"{path}: expected a mapping")
+        texts = {key: data.get(key) for key in ("partial_answer", "not_covered_line")}
+        did_you_mean = data.get("did_you_mean") if isinstance(data.get("did_you_mean"), dict) else {}
+        texts["did_you_mean.title"] = did_you_mean.get("title")
+        for key, value in texts.items():
+            if not isinstance(value, str) or not value.strip():
+                raise KnowledgeError(f"{path}: '{key}' is missing or empty")
+        for key, placeholders in (("partial_answer", ("{subjects}", "{topic}")), ("not_covered_line", ("{subjects}",)),
+                                  ("did_you_mean.title", ("{label}",))):
+            if not all(p in texts[key] for p in placeholders):
+                raise KnowledgeError(f"{path}: '{key}' must contain {' and '.join(placeholders)}")
+        numbers = {k: did_you_mean.get(k) for k in ("max_confidence", "min_ratio")}
+        if not all(isinstance(v, (int, float)) and 0 <= v <= 1 for v in numbers.values()):
+            raise KnowledgeError(f"{path}: did_you_mean.max_confidence and min_ratio must be numbers from 0 to 1")
+        return cls(" ".join(texts["partial_answer"].split()), " ".join(texts["not_covered_line"].split()),
+                   texts["did_you_mean.title"].strip(), float(numbers["max_confidence"]), float(numbers["min_ratio"]))
+
+
+def listed(names: Sequence[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+
+
+@dataclass(frozen=True)
+class Understood:
+    """What Rasa's NLU made of the message: the intent, its confidence, the ranking, and entities."""
+
+    intent: Optional[str]
+    confidence: float = 1.0
+    ranking: Tuple[Tuple[str, float], ...] = ()
+    entities: Tuple[Mapping[str, Any], ...] = ()
+
+    @classmethod
+    def from_latest_message(cls, message: Mapping[str, Any]) -> "Understood":
+        intent = message.get("intent") or {}
+        ranking = tuple((str(r.get("name")), float(r.get("confidence") or 0.0))
+                        for r in message.get("intent_ranking") or () if isinstance(r, dict) and r.get("name"))
+        return cls(intent.get("name"), float(intent.get("confidence") or 0.0), ranking,
+                   tuple(e for e in message.get("entities") or () if isinstance(e, dict)))
+
+    def entity(self, name: str) -> Optional[str]:
+        values = [e.get("value") for e in self.entities if e.get("entity") == name]
+        return str(values[0]) if values and values[0] is not None else None
+
+
+class Answerer:
+    """Everything the bot knows, loaded once, and the choice of the reply to a message."""
+
+    def __init__(self, reader: Reader, guide: Guide, needs: Needs, scope: Scope, retriever: PassageRetriever,
+                 two_part: TwoPartQuestions, suggestions: Suggestions, policy: SafetyPolicy, triage: Triage,
+                 settings: AnsweringSettings, contact: Contact, feedback: Feedback) -> None:
+        self.reader, self.guide, self.needs, self.scope = reader, guide, needs, scope
+        self.retriever, self.two_part, self.suggestions = retriever, two_part, suggestions
+        self.policy, self.triage, self.settings = policy, triage, settings
+        self.contact, self.feedback = contact, feedback
+
+    @classmethod
+    def load(cls) -> "Answerer":
+        """Load every content file; a broken one stops the action server at start, naming the file."""
+        reader = Reader.load()
+        guide = Guide.load()
+        needs = Needs.load(guide, reader)
+        policy = SafetyPolicy.load()
+        triage = Triage.load(reader, policy=policy)
+        contact = Contact.load(reader, triage.levels)
+        answer_topics = [*guide.topics, OUT_OF_SCOPE, *(f"{RED_FLAG}.{level}" for level in triage.levels)]
+        return cls(reader, guide, needs, Scope.load(reader), PassageRetriever.load(guide, reader),
+                   TwoPartQuestions.load(needs, reader), Suggestions.load(guide), policy, triage,
+                   AnsweringSettings.load(), contact, Feedback.load(answer_topics, contact.clinic))
+
+    # -- the reply ----------------------------------------------------------------------------------
+
+    def reply(self, understood: Understood, text: Optional[str], previous_topic: Optional[str] = None) -> Reply:
+        """The reply to one user message, with the safety policy applied before anything else and
+        follow-up suggestions after it."""
+        message = self.reader.read(text)
+        reply = self._answer(understood, message, previous_topic)
+        if understood.intent not in NO_SUGGESTIONS_AFTER:
+            reply.suggestions = [self.guide.get(t) for t in self.suggestions.for_topic(reply.topic) if t != reply.topic]
+        return reply
+
+    def _answer(self, understood: Understood, message: ParsedMessage, previous_topic: Optional[str]) -> Reply:
+        triage = self.triage.assess(message)
+        if triage.urgent:
+            logger.info("Red flag, level %s (%d sign(s))", triage.level, len(triage.signs))
+            return Reply(topic=f"{RED_FLAG}.{triage.level}", passages=[self.guide.get("safety")],
+                         notices=[self.policy.red_flag_notice(triage.level, triage.descriptions),
+                                  *self.contact.after_red_flag(triage.level)])
+        intent = understood.intent
+        # The clinic (issue 14): a feedback button's press is thanked; asking to reach the clinic is answered
+        # with its details, unless the question is also, and surely, one the guide answers.
+        if intent in RATINGS:
+            return self.feedback.reply(intent)
+        contact_too = self.contact.wanted(intent, understood.confidence, message)
+        if contact_too and not self._surely_a_need(understood):
+            return self.contact.reply()
+        if intent in SMALLTALK_INTENTS:
+            values = {"topics": self.topics_menu()} if intent == "help" else {}
+            return Reply(topic=SMALLTALK, response=f"utter_{intent}", response_values=values)
+        reply = self._guide_answer(understood, message, previous_topic)
+        if not reply.is_health_answer:
+            return reply
+        reply = self._with_policy(reply, message, triage.persistent)
+        if contact_too and not any(line in reply.afterwords for line in self.contact.after_referral()):
+            reply.afterwords.extend(self.contact.after_referral())
+        return reply
+
+    def _surely_a_need(self, understood: Understood) -> bool:
+        """A need the guide answers, as sure as the scope check asks (the clinic's details then follow it)."""
+        need = self.needs.get(understood.intent)
+        return (understood.intent != CONTACT_INTENT and need is not None and need.covered
+                and understood.confidence >= self.scope.min_confidence)
+
+    def _guide_answer(self, understood: Understood, message: ParsedMessage, previous_topic: Optional[str]) -> Reply:
+        """The answer from the guide (or the honest "not covered"), before the policy's notices."""
+        intent = understood.intent
+        if intent == CHOOSE_TOPIC_INTENT:
+            topic = self.guide.find(understood.entity(TOPIC_ENTITY))
+            return Reply(topic=topic.id, passages=[topic]) if topic else self.out_of_scope_reply()
+        if intent == FOLLOW_UP_INTENT:
+            topic = self.guide.get(self.suggestions.next_topic(previous_topic))
+            return Reply(topic=topic.id, passages=[topic])
+        uncovered = self.scope.uncovered(message)
+        need = self.needs.get(intent)
+        if need is None:
+            if intent == "nlu_fallback" and not uncovered:
+                found = self.retriever.best(message)
+                if found:
+                    logger.info("Retrieved %s (score %.2f) for a low-confidence message", found[0].id, found[1])
+                    return Reply(topic=found[0].id, passages=[found[0]])
+            if intent not in FALLBACK_INTENTS:
+                logger.warning("No need for intent %r; answering as out of scope", intent)
+            return self.out_of_scope_reply(uncovered)
+        if not need.covered:
+            return self.not_covered_reply(need, uncovered)
+        answer = self.needs.answer(need, message)
+        topics = [self.guide.get(t) for t in answer.topics]
+        if uncovered and understood.confidence < self.scope.min_confidence:
+            # The classifier is not sure the question is about the guide's topic, and it names a subject the
+            # guide does not cover: say so first, then what the guide does say.
+            logger.info("Partial answer: %d uncovered subject(s), intent %s (%.2f)", len(uncovered), intent,
+                        understood.confidence)
+            return Reply(topic=OUT_OF_SCOPE, passages=topics[:1], preface=self.settings.partial_answer.format(
+                subjects=listed(uncovered), topic=topics[0].label.lower()))
+        extra = [self.guide.get(t) for t in self.two_part.extra_topics(message, answer.topic)
+                 if t not in answer.topics]
+        notices = [self.policy.no_diagnosis_text] if answer.notice == "no_diagnosis" else []
+        afterwords = [self.settings.not_covered_line.format(subjects=listed(uncovered))] if uncovered else []
+        return Reply(topic=answer.topic, passages=topics + extra, notices=notices, afterwords=afterwords,
+                     did_you_mean=self._did_you_mean(understood, answer.topic, message))
+
+    def _with_policy(self, reply: Reply, message: ParsedMessage, persistent: bool) -> Reply:
+        """The safety policy's notices around a health answer: no diagnosis, cautions, long-lasting pain."""
+        notices = list(reply.notices)
+        passages = list(reply.passages)
+        if not notices and self.policy.asks_for_diagnosis(message):
+            notices.append(self.policy.no_diagnosis_text)
+            symptoms = self.guide.get("symptoms")
+            passages = [symptoms] + [p for p in passages if p.id != symptoms.id]
+            if reply.topic != OUT_OF_SCOPE:
+                reply.topic = symptoms.id
+        caution = self.policy.caution_notice(message.values("condition"))
+        if caution:
+            notices.append(caution)
+            ids = [p.id for p in passages]
+            passages = [self.guide.get(t) for t in self.policy.caution_topics if t not in ids] + passages
+        afterwords = list(reply.afterwords) + ([self.policy.persistent_text] if persistent else [])
+        if persistent or caution or self.policy.no_diagnosis_text in notices:
+            afterwords.extend(self.contact.after_referral())  # whom to see, when the clinic is known
+        return Reply(topic=reply.topic, passages=passages, notices=notices, preface=reply.preface,
+                     afterwords=afterwords, did_you_mean=reply.did_you_mean)
+
+    def _did_you_mean(self, understood: Understood, topic_id: str, message: ParsedMessage) -> Optional[Topic]:
+        """The other likely reading, when the classifier rates two needs about equally."""
+        if understood.confidence > self.settings.did_you_mean_max_confidence or len(understood.ranking) < 2:
+            return None
+        (first, p1), (second, p2) = understood.ranking[0], understood.ranking[1]
+        need = self.needs.get(second)
+        if first != understood.intent or need is None or not need.covered or p2 < self.settings.did_you_mean_min_ratio * p1:
+            return None
+        other = self.needs.answer(need, message).topic
+        return None if self.guide.related(other, topic_id) else self.guide.get(other)
+
+    # -- the bot's own replies ------------------------------------------------------------------------
+
+    def topics_menu(self) -> str:
+        """The list of what the bot can answer, built from the guide so it never goes stale."""
+        return "\n".join(f"• {topic.label}" for topic in self.guide.top_level())
+
+    def out_of_scope_reply(self, subjects: Iterable[str] = ()) -> Reply:
+        """The honest answer when the guide does not cover a question, naming what it does not cover if known."""
+        subjects = list(subjects)
+        if subjects:
+            return Reply(topic=OUT_OF_SCOPE, response="utter_not_covered",
+                         response_values={"subjects": listed(subjects), "topics": self.topics_menu()})
+        return Reply(topic=OUT_OF_SCOPE, response="utter_out_of_scope", response_values={"topics": self.topics_menu()})
+
+    def not_covered_reply(self, need: Need, subjects: Sequence[str]) -> Reply:
+        """A need the guide does not answer: say so, naming the subject, and give what the guide does say
+        about it where it says something (`related`)."""
+        named = listed(subjects) if subjects else need.not_covered
+        if need.related:
+            related = self.guide.get(need.related)
+            return Reply(topic=OUT_OF_SCOPE, passages=[related], preface=self.settings.partial_answer.format(
+                subjects=named, topic=related.label.lower()))
+        return self.out_of_scope_reply([named])

@@ -1,0 +1,360 @@
+"""Reading a message once.
+
+People write long stories with the question at the end ("I've had heel pain since March, I work in a
+warehouse [...] What can I do?"). Every step after the NLU model (triage, the scope check, retrieval, the
+two-part split, the no-diagnosis check, cautions) works on one `ParsedMessage`, made once by
+`Reader.read`: the spaCy doc of the whole message (lower case, lemmas, sentences, the entity_ruler's
+entities), the sentences that ask something, and which tokens stand in a negated stretch. Safety reads the
+whole story; what the person asks is read from the question.
+
+The NLU model's tokenizer (components/focused_tokenizer.py) finds the question with the same
+`question_sentences`, so the classifier is trained and asked on the same part of a message.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+from actions.content import DATA_DIR, PROJECT_ROOT, KnowledgeError, read_yaml, string_list
+
+if TYPE_CHECKING:
+    from spacy.language import Language
+    from spacy.matcher import PhraseMatcher
+    from spacy.tokens import Doc, Span
+
+logger = logging.getLogger(__name__)
+
+PATTERNS_FILE = DATA_DIR / "spacy" / "entity_patterns.yml"
+LEMMAS_FILE = DATA_DIR / "spacy" / "lemmas.yml"
+READING_FILE = DATA_DIR / "understanding" / "reading.yml"
+PIPELINE_DIR = PROJECT_ROOT / "build" / "spacy_model"
+# The channels refuse messages over 2,000 characters (by default); this bounds the parse of any text.
+MAX_PARSED_CHARS = 5000
+
+
+def ruler_patterns(patterns_file: Path = PATTERNS_FILE) -> List[Dict[str, Any]]:
+    """label -> value -> phrases as entity_ruler patterns, the canonical value as the pattern's id."""
+    data = read_yaml(patterns_file)
+    entities = data.get("entities") if isinstance(data, dict) else None
+    if not isinstance(entities, dict) or not entities:
+        raise KnowledgeError(f"{patterns_file}: expected a non-empty mapping under 'entities'")
+    patterns = []
+    for label, values in entities.items():
+        if not isinstance(values, dict) or not values:
+            raise KnowledgeError(f"{patterns_file}: entity '{label}' needs values with phrases")
+        for value, phrases in values.items():
+            if not isinstance(phrases, list) or not phrases:
+                raise KnowledgeError(f"{patterns_file}: {label}.{value} needs a non-empty list of phrases")
+            for phrase in phrases:
+                patterns.append({"label": str(label), "pattern": str(phrase).lower(), "id": str(value)})
+    return patterns
+
+
+def lemma_corrections(lemmas_file: Path = LEMMAS_FILE) -> Dict[str, str]:
+    """word -> lemma corrections to the lookup table (data/spacy/lemmas.yml)."""
+    data = read_yaml(lemmas_file)
+    lemmas = data.get("lemmas") if isinstance(data, dict) else None
+    if not isinstance(lemmas, dict) or not all(isinstance(k, str) and isinstance(v, str) and k and v
+                                               for k, v in lemmas.items()):
+        raise KnowledgeError(f"{lemmas_file}: expected a mapping of words to lemmas under 'lemmas'")
+    return {word.lower(): lemma.lower() for word, lemma in lemmas.items()}
+
+
+def assemble_pipeline(patterns_file: Path = PATTERNS_FILE, lemmas_file: Path = LEMMAS_FILE) -> "Language":
+    """The project's spaCy pipeline: blank English, lookup lemmatizer, sentencizer, entity_ruler.
+
+    spaCy's official English models cannot be downloaded on our machines; this small pipeline is built
+    from data the project keeps. scripts/build_spacy_model.py saves it for Rasa's SpacyNLP."""
+    import spacy
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("lemmatizer", config={"mode": "lookup"})
+    nlp.add_pipe("sentencizer")
+    ruler = nlp.add_pipe("entity_ruler", config={"phrase_matcher_attr": "LOWER"})
+    nlp.initialize()  # loads the lemma lookup tables from spacy-lookups-data
+    table = nlp.get_pipe("lemmatizer").lookups.get_table("lemma_lookup")
+    for word, lemma in lemma_corrections(lemmas_file).items():
+        table[word] = lemma
+    ruler.add_patterns(ruler_patterns(patterns_file))
+    return nlp
+
+
+def load_pipeline(path: Path = PIPELINE_DIR) -> "Language":
+    """The pipeline `make spacy-model` saved (the NLU model's own), else the same one assembled here."""
+    import spacy
+
+    if (path / "meta.json").exists():
+        return spacy.load(path)
+    logger.info("No spaCy pipeline at %s; assembling it from %s", path, PATTERNS_FILE)
+    return assemble_pipeline()
+
+
+@dataclass(frozen=True)
+class ReadingSettings:
+    """How a message is read (data/understanding/reading.yml)."""
+
+    short_message_words: int
+    asking_starts: FrozenSet[str]
+    statement_subjects: FrozenSet[str]
+    request_phrases: Tuple[Tuple[str, ...], ...]
+    subjectless_words: FrozenSet[str]
+    min_subject_words: int
+    negation_words: FrozenSet[str]
+    negation_window: int
+    clause_breaks: FrozenSet[str]
+    list_words: FrozenSet[str]
+    fingerprint: str
+
+    @classmethod
+    def load(cls, path: Path = READING_FILE) -> "ReadingSettings":
+        data = read_yaml(path)
+        question = data.get("question") if isinstance(data, dict) else None
+        negation = data.get("negation") if isinstance(data, dict) else None
+        if not isinstance(question, dict) or not isinstance(negation, dict):
+            raise KnowledgeError(f"{path}: expected mappings under 'question' and 'negation'")
+        numbers = {"question.short_message_words": question.get("short_message_words"),
+                   "question.min_subject_words": question.get("min_subject_words"),
+                   "negation.window": negation.get("window")}
+        for key, value in numbers.items():
+            if not isinstance(value, int) or value < 0:
+                raise KnowledgeError(f"{path}: '{key}' must be a whole number")
+        return cls(
+            short_message_words=question["short_message_words"],
+            asking_starts=frozenset(string_list(question.get("asking_starts"), f"{path}: question.asking_starts")),
+            statement_subjects=frozenset(string_list(question.get("statement_subjects"), f"{path}: question.statement_subjects")),
+            request_phrases=tuple(tuple(p.split()) for p in string_list(question.get("request_phrases"), f"{path}: question.request_phrases")),
+            subjectless_words=frozenset(string_list(question.get("subjectless_words"), f"{path}: question.subjectless_words")),
+            min_subject_words=question["min_subject_words"],
+            negation_words=frozenset(string_list(negation.get("words"), f"{path}: negation.words")),
+            negation_window=negation["window"],
+            clause_breaks=frozenset(string_list(negation.get("clause_breaks"), f"{path}: negation.clause_breaks")),
+            list_words=frozenset(string_list(negation.get("list_words"), f"{path}: negation.list_words")),
+            fingerprint=hashlib.sha256(path.read_bytes()).hexdigest(),
+        )
+
+
+def _words(span: "Span") -> List[str]:
+    return [token.lower_ for token in span if not token.is_punct and not token.is_space]
+
+
+def _contains(words: Sequence[str], phrase: Tuple[str, ...]) -> bool:
+    n = len(phrase)
+    return any(tuple(words[i:i + n]) == phrase for i in range(len(words) - n + 1))
+
+
+def is_asking(sentence: "Span", settings: ReadingSettings) -> bool:
+    """Whether a sentence asks something: a "?", a question word first, or a request ("any tips")."""
+    if any(token.text == "?" for token in sentence):
+        return True
+    words = _words(sentence)
+    if not words:
+        return False
+    if words[0] in settings.asking_starts and (len(words) < 2 or words[1] not in settings.statement_subjects):
+        return True
+    return any(_contains(words, phrase) for phrase in settings.request_phrases)
+
+
+def _thin(sentences: List["Span"], settings: ReadingSettings) -> bool:
+    """Whether questions say nothing of their own subject ("Any ideas?", "Thoughts?", "What else can I do?"):
+    they have a subjectless word and fewer than `min_subject_words` other words that are not stop words."""
+    tokens = [token for sentence in sentences for token in sentence if token.is_alpha]
+
+    def subjectless(token: Any) -> bool:
+        return token.lower_ in settings.subjectless_words or token.lemma_.lower() in settings.subjectless_words
+
+    subject = [t for t in tokens if not t.is_stop and not subjectless(t)]
+    return any(subjectless(t) for t in tokens) and len(subject) < settings.min_subject_words
+
+
+def read_question(doc: "Doc", settings: ReadingSettings) -> Tuple[List["Span"], List["Span"]]:
+    """(the question, the sentences that ask) of a message.
+
+    A short message is read whole, and asks whatever it says. In a longer one, the question is the
+    sentences that ask something; when they say too little on their own ("Any ideas?"), the sentence before
+    them is read too, as the context that says what "this" is. A story that asks nothing is read whole by
+    the classifier, and has no sentence that asks: what it only tells (an injection, a heel spur) is not
+    its question."""
+    sentences = list(doc.sents) if doc.has_annotation("SENT_START") else [doc[:]]
+    if len(_words(doc[:])) <= settings.short_message_words or len(sentences) < 2:
+        return [doc[:]], [doc[:]]
+    asking = [i for i, sentence in enumerate(sentences) if is_asking(sentence, settings)]
+    if not asking:
+        return [doc[:]], []
+    question = list(asking)
+    if asking[0] > 0 and _thin([sentences[i] for i in asking], settings):
+        question.insert(0, asking[0] - 1)
+    return [sentences[i] for i in question], [sentences[i] for i in asking]
+
+
+def question_sentences(doc: "Doc", settings: ReadingSettings) -> List["Span"]:
+    """The sentences that the intent classifier reads: the question, with its context if it is thin."""
+    return read_question(doc, settings)[0]
+
+
+def _list_comma(doc: "Doc", j: int, end: int, settings: ReadingSettings) -> bool:
+    """Whether the comma at j separates items of a list ("no cuts, sores or colour changes"): a list
+    word follows it before `end`."""
+    return any(doc[k].lower_ in settings.list_words for k in range(j + 1, end))
+
+
+def negated_tokens(doc: "Doc", settings: ReadingSettings) -> FrozenSet[int]:
+    """Indices of the tokens that a negation word shortly before them, in the same clause, negates.
+
+    A list continues the negation ("i didn't hear any pop or snap", "no cuts, sores or colour changes"):
+    its "or" and commas do not count towards the window and do not end the clause."""
+    negated = set()
+    for i in range(len(doc)):
+        counted, j = 0, i - 1
+        while j >= 0 and counted < settings.negation_window:
+            token = doc[j]
+            if token.lower_ in settings.list_words or (token.lower_ == "," and _list_comma(doc, j, i, settings)):
+                j -= 1
+                continue
+            if token.lower_ in settings.clause_breaks:
+                break
+            if token.lower_ in settings.negation_words or token.lemma_.lower() in settings.negation_words:
+                negated.add(i)
+                break
+            counted += 1
+            j -= 1
+    return frozenset(negated)
+
+
+@dataclass(frozen=True)
+class Entity:
+    """What the entity_ruler found: its label, canonical value (data/spacy/entity_patterns.yml), tokens."""
+
+    label: str
+    value: str
+    start: int
+    end: int
+    in_question: bool
+    negated: bool
+
+
+@dataclass(frozen=True)
+class ParsedMessage:
+    """One message, read once: everything the steps after the NLU model need."""
+
+    text: str
+    doc: "Doc"
+    question: Tuple["Span", ...]
+    asking: Tuple["Span", ...]
+    negated: FrozenSet[int]
+    entities: Tuple[Entity, ...]
+
+    @property
+    def question_text(self) -> str:
+        """What the person asks (the whole message when it is short or asks nothing)."""
+        return " ".join(span.text.strip() for span in self.question)
+
+    @property
+    def is_story(self) -> bool:
+        """Whether the question is only part of the message."""
+        return len(self.question) != 1 or len(self.question[0]) != len(self.doc)
+
+    def in_question(self, token_index: int) -> bool:
+        """Whether the token is in the question (with its context, as the classifier reads it)."""
+        return any(span.start <= token_index < span.end for span in self.question)
+
+    def in_asking(self, token_index: int) -> bool:
+        """Whether the token is in a sentence that asks (not in the context read with a thin question)."""
+        return any(span.start <= token_index < span.end for span in self.asking)
+
+    def values(self, label: str, question_only: bool = False) -> List[str]:
+        """Canonical values of the entities with this label, in order, each once; not those negated
+        ("I don't have diabetes")."""
+        found = (e.value for e in self.entities
+                 if e.label == label and not e.negated and (e.in_question or not question_only))
+        return list(dict.fromkeys(found))
+
+    @property
+    def classifier_text(self) -> str:
+        """The question as an intent classifier reads it (lemmas)."""
+        return classifier_text(token for span in self.question for token in span if not token.is_space)
+
+
+class Reader:
+    """Reads messages with the project's spaCy pipeline and reading settings."""
+
+    def __init__(self, nlp: "Language", settings: ReadingSettings) -> None:
+        self.nlp = nlp
+        self.settings = settings
+
+    @classmethod
+    def load(cls, nlp: Optional["Language"] = None, settings_file: Path = READING_FILE) -> "Reader":
+        return cls(nlp or load_pipeline(), ReadingSettings.load(settings_file))
+
+    def read(self, text: Optional[str]) -> ParsedMessage:
+        """Parse a message once (lower case, at most MAX_PARSED_CHARS characters)."""
+        text = text if isinstance(text, str) else ""
+        doc = self.nlp(text.lower()[:MAX_PARSED_CHARS])
+        question, asking = read_question(doc, self.settings) if len(doc) else ([doc[:]], [doc[:]])
+        negated = negated_tokens(doc, self.settings)
+        entities = tuple(
+            Entity(ent.label_, ent.ent_id_ or ent.text, ent.start, ent.end,
+                   any(span.start <= ent.start < span.end for span in question), ent.start in negated)
+            for ent in doc.ents
+        )
+        return ParsedMessage(text, doc, tuple(question), tuple(asking), negated, entities)
+
+    def matcher(self, phrases_by_key: Mapping[str, Iterable[str]]) -> "PhraseMatcher":
+        """A matcher that finds each key's phrases by lemma ("injections" matches "injection")."""
+        from spacy.matcher import PhraseMatcher
+
+        matcher = PhraseMatcher(self.nlp.vocab, attr="LEMMA")
+        for key, phrases in phrases_by_key.items():
+            docs = [self.nlp.make_doc(str(p).lower()) for p in phrases]
+            docs = [self.nlp.get_pipe("lemmatizer")(d) for d in docs]
+            if docs:
+                matcher.add(key, docs)
+        return matcher
+
+
+def classifier_text(tokens: Iterable[Any]) -> str:
+    """What an intent classifier reads of a message: the lemmas of its tokens (the question's, in a story),
+    lower case, joined by spaces. Rasa's tokens and spaCy's carry the same lemmas."""
+    words = (getattr(token, "lemma_", None) or getattr(token, "lemma", None) or getattr(token, "text", "")
+             for token in tokens)
+    return " ".join(str(word).lower() for word in words if str(word).strip())
+
+
+def intent_model(c: float, class_weight: Optional[str] = "balanced", char_ngrams: Sequence[int] = (2, 5),
+                 word_ngrams: Sequence[int] = (1, 2), min_df: int = 2, max_iter: int = 2000) -> Any:
+    """The intent classifier's model (scikit-learn): TF-IDF over character n-grams inside words (they carry
+    misspellings: "fascitis", "gwa sha") and over words and word pairs, then logistic regression.
+
+    TF-IDF with sublinear term frequency keeps a long question from outweighing a short one, which raw
+    counts did. One definition serves the NLU model (components/intent_classifier.py) and the two-part
+    question finder of the action server."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline, make_union
+
+    return make_pipeline(
+        make_union(
+            TfidfVectorizer(analyzer="char_wb", ngram_range=tuple(char_ngrams), sublinear_tf=True, min_df=min_df),
+            TfidfVectorizer(ngram_range=tuple(word_ngrams), sublinear_tf=True),
+        ),
+        LogisticRegression(C=c, class_weight=class_weight, max_iter=max_iter),
+    )
+
+
+def matches(matcher: "PhraseMatcher", message: ParsedMessage, question_only: bool = False,
+            skip_negated: bool = False, asking_only: bool = False) -> List[Tuple[str, int, int]]:
+    """(key, start, end) of the matcher's phrases in the message, in order of appearance: in the whole
+    message, the question (as the classifier reads it) or only the sentences that ask."""
+    strings = message.doc.vocab.strings
+    found = []
+    for match_id, start, end in sorted(matcher(message.doc), key=lambda m: (m[1], m[2])):
+        if question_only and not message.in_question(start):
+            continue
+        if asking_only and not message.in_asking(start):
+            continue
+        if skip_negated and start in message.negated:
+            continue
+        found.append((strings[match_id], start, end))
+    return found

@@ -1,0 +1,132 @@
+"""Reading a message once (actions/understanding.py): sentences, the question inside a story, negations,
+entities, and the NLU tokenizer that reads the same question."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from actions.content import KnowledgeError
+from actions.understanding import READING_FILE, Reader, ReadingSettings, question_sentences
+
+STORY = ("I'm a nurse and I've been on my feet for twelve hour shifts for years. Since March the bottom of my "
+         "heel hurts when I get out of bed, and my new trainers didn't help at all. My sister swears by her "
+         "insoles but I'm not sure. Will it ever go away?")
+
+
+def test_a_short_message_is_read_whole(reader: Reader) -> None:
+    message = reader.read("how do i massage my arch? and which oil?")
+    assert message.question_text == "how do i massage my arch? and which oil?"
+    assert not message.is_story
+
+
+def test_the_question_at_the_end_of_a_story_is_found(reader: Reader) -> None:
+    message = reader.read(STORY)
+    assert message.is_story
+    assert message.question_text == "will it ever go away?"
+    assert len(list(message.doc.sents)) == 4  # the whole story is still there, for triage and cautions
+
+
+@pytest.mark.parametrize("text, question", [
+    # a question first, then the story
+    ("Can massage help plantar fasciitis? I have had it for a year now, it started after I took up running "
+     "again and upped my miles too fast, and the mornings are the worst part of it by far.",
+     "can massage help plantar fasciitis?"),
+    # a request without a question mark
+    ("I have had heel pain for two months from standing at the till all day long at the supermarket. It is "
+     "worst first thing in the morning and after my break. Any tips on what I can do at home",
+     "any tips on what i can do at home"),
+    # a thin question brings the sentence before it, which says what it is about
+    ("I have been running for ten years without any trouble at all and now this heel thing has appeared. "
+     "My race is in three weeks and I have paid for the entry and the hotel already. Thoughts?",
+     "my race is in three weeks and i have paid for the entry and the hotel already. thoughts?"),
+    # "What I still have is ..." is a statement, not a question; a story that asks nothing is read whole
+    ("What I still have is a sore spot at the base of my arch after the long walks we did on holiday. "
+     "It is better than last month though, and the mornings are easier than they were in the spring.",
+     "what i still have is a sore spot at the base of my arch after the long walks we did on holiday. "
+     "it is better than last month though, and the mornings are easier than they were in the spring."),
+])
+def test_the_question_is_what_the_person_asks(reader: Reader, text: str, question: str) -> None:
+    assert reader.read(text).question_text == question
+
+
+def test_the_context_of_a_thin_question_is_read_but_does_not_ask(reader: Reader) -> None:
+    message = reader.read("I had two cortisone injections last year and custom orthotics, and it came back after "
+                          "the school run started again in September, worse than before in the mornings. "
+                          "What else can I do?")
+    assert "cortisone" in message.question_text
+    assert not any(message.in_asking(t.i) for t in message.doc if t.lower_ == "cortisone")
+
+
+@pytest.mark.parametrize("text, word, negated", [
+    ("no numbness, just heel pain", "numbness", True),
+    ("i don't have any tingling", "tingling", True),
+    ("i didn't hear any pop or snap", "snap", True),
+    ("there are no cuts, sores or colour changes", "colour", True),
+    ("no swelling, but my toes are numb", "numb", False),
+    ("it doesn't help that my toes are numb", "numb", False),
+    ("my toes are numb", "numb", False),
+])
+def test_negation_reaches_across_its_clause_and_lists(reader: Reader, text: str, word: str, negated: bool) -> None:
+    message = reader.read(text)
+    index = next(t.i for t in message.doc if t.lower_ == word)
+    assert (index in message.negated) is negated
+
+
+def test_entities_have_canonical_values_and_know_where_they_stand(reader: Reader) -> None:
+    message = reader.read("I'm diabetic and pregnant, and I tried gua sha last year. Is MFR safe?")
+    assert message.values("condition") == ["diabetes", "pregnancy"]
+    assert message.values("technique") == ["gua_sha", "myofascial_release"]
+    assert message.values("technique", question_only=True) == ["gua_sha", "myofascial_release"]  # short: whole
+    story = reader.read("I tried gua sha last year with a friend of mine who does it at her salon in town, and "
+                        "it was fine but did nothing much for me in the end. Is MFR any good?")
+    assert story.values("technique", question_only=True) == ["myofascial_release"]
+    assert reader.read("I don't have diabetes, is it safe?").values("condition") == []
+
+
+def test_bad_input_is_read_as_an_empty_message(reader: Reader) -> None:
+    for text in (None, "", "   ", 42):
+        message = reader.read(text)  # type: ignore[arg-type]
+        assert message.question_text == "" and not message.entities
+
+
+def test_a_very_long_message_is_bounded(reader: Reader) -> None:
+    message = reader.read("my heel hurts. " * 2000)
+    assert len(message.doc.text) <= 5000
+
+
+def test_reading_settings_problems_are_named(tmp_path: Path) -> None:
+    data = yaml.safe_load(READING_FILE.read_text())
+    data["negation"]["words"] = [False, "not"]  # an unquoted YAML `no`
+    path = tmp_path / "reading.yml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(KnowledgeError, match=r"reading\.yml: negation.words: expected a non-empty list"):
+        ReadingSettings.load(path)
+
+
+def test_the_nlu_tokenizer_keeps_the_question_of_a_story(reader: Reader) -> None:
+    """Rasa's featurizers see the tokens the tokenizer keeps; they must be those of the question."""
+    from rasa.shared.nlu.constants import TEXT
+    from rasa.shared.nlu.training_data.message import Message
+    from rasa.nlu.constants import SPACY_DOCS, TOKENS_NAMES
+
+    from components.focused_tokenizer import FocusedSpacyTokenizer
+
+    tokenizer = FocusedSpacyTokenizer(FocusedSpacyTokenizer.get_default_config())
+    for text, expected in ((STORY, "will it ever go away ?"), ("what causes it", "what causes it")):
+        message = Message({TEXT: text.lower()})
+        message.set(SPACY_DOCS[TEXT], reader.nlp(text.lower()))
+        tokenizer.process([message])
+        assert " ".join(t.text for t in message.get(TOKENS_NAMES[TEXT])) == expected
+    assert question_sentences(reader.nlp(STORY.lower()), tokenizer.settings)[0].text == "will it ever go away?"
+
+
+def test_the_tokenizer_retrains_the_model_when_the_reading_settings_change(tmp_path: Path) -> None:
+    from components.focused_tokenizer import FocusedSpacyTokenizer
+
+    before = FocusedSpacyTokenizer.fingerprint_addon({})
+    assert before == ReadingSettings.load().fingerprint
+    changed = tmp_path / "reading.yml"
+    changed.write_text(READING_FILE.read_text().replace("short_message_words: 30", "short_message_words: 31"))
+    assert ReadingSettings.load(changed).fingerprint != before
