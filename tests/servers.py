@@ -32,11 +32,19 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 STARTUP_TIMEOUT_S = 240
 ACTION_LOGGING = PROJECT_ROOT / "deploy" / "action-server-logging.yml"
-# The rate limits' reply as the person gets it: credentials.yml's wording, then when to seek urgent care
-# (data/safety/policy.yml), because the refused message is not read (channels/abuse.py).
-SLOW_DOWN_REPLY = " ".join(
-    yaml.safe_load((PROJECT_ROOT / "credentials.yml").read_text())["channels.rest.ValidatingRestInput"]["slow_down_reply"].split()
-    + yaml.safe_load((PROJECT_ROOT / "data" / "safety" / "policy.yml").read_text())["urgent_care_sentence"].split())
+URGENT_CARE = " ".join(yaml.safe_load((PROJECT_ROOT / "data" / "safety" / "policy.yml").read_text())["urgent_care_sentence"].split())
+_REST_SETTINGS = yaml.safe_load((PROJECT_ROOT / "credentials.yml").read_text())["channels.rest.ValidatingRestInput"]
+
+
+def with_urgent_care(reply: str) -> str:
+    """A reply that carries no answer as the person gets it: ended with when to seek urgent care."""
+    return " ".join(reply.split() + [URGENT_CARE])
+
+
+# The rate limits' and the "can't answer right now" replies as the person gets them (channels/abuse.py,
+# channels/guard.py): the refused or failed message is not answered, so each ends with the urgent-care sentence.
+SLOW_DOWN_REPLY = with_urgent_care(_REST_SETTINGS["slow_down_reply"])
+UNAVAILABLE_REPLY = with_urgent_care(_REST_SETTINGS["unavailable_reply"])
 _sessions: Dict[str, requests.Session] = {}
 _sessions_lock = threading.Lock()
 

@@ -39,7 +39,7 @@ import yaml
 
 from tests.conftest import OUTPUT_DIR, PROJECT_ROOT
 from tests.fake_telegram import FakeTelegram, Updates
-from tests.servers import SLOW_DOWN_REPLY, bearer, fetch_tracker, free_port, send_rest
+from tests.servers import SLOW_DOWN_REPLY, UNAVAILABLE_REPLY, bearer, fetch_tracker, free_port, send_rest
 
 pytestmark = pytest.mark.e2e
 
@@ -358,7 +358,7 @@ def test_no_log_holds_a_message_text_or_a_raw_sender_id(served: Served, fake: Fa
     finally:
         blocker.execute("ALTER TABLE events_elsewhere RENAME TO events")
         blocker.close()
-    unavailable = CREDENTIALS["channels.rest.ValidatingRestInput"]["unavailable_reply"]
+    unavailable = UNAVAILABLE_REPLY
     assert [r["text"] for r in locked] == [unavailable] and [r["text"] for r in missing] == [unavailable]
 
     # The action server down.

@@ -209,7 +209,7 @@ def test_nothing_of_a_failed_turn_is_sent_and_the_person_gets_the_polite_reply()
     output = Collected()
     handle = guarded(answered_once_saved(rasa_that_fails_to_save), dict(GUARD_DEFAULTS))
     asyncio.run(handle(message("what causes it?", "s1", output)))
-    assert [m["text"] for m in output.messages] == [GUARD_DEFAULTS["unavailable_reply"]]
+    assert [m["text"] for m in output.messages] == [with_urgent_care(GUARD_DEFAULTS["unavailable_reply"])]
 
 
 def test_a_saved_turn_is_sent_after_rasa_returns_in_order() -> None:

@@ -515,7 +515,7 @@ def test_a_turn_is_kept_and_answered_when_telegram_fails_then_recovers(telegram:
     reply = telegram.post(telegram.updates.text(chat, "what is myofascial release?"))
     assert reply.status_code == 200
     answer = telegram.sent_to(chat, count=2)[-1]
-    assert f"From the guide: {HEADING_OF_INTENT['ask_myofascial_release']}" in answer["text"]
+    assert f"From the guide: {HEADING['techniques.myofascial_release']}" in answer["text"]
     assert user_texts(telegram.server.telegram_tracker(chat)) == ["hello", "what is myofascial release?"]
 
 
