@@ -17,8 +17,8 @@ export ACTION_ENDPOINT_URL ?= http://localhost:$(ACTION_PORT)/webhook
 # Shared secret between the Rasa server and the action server; scripts/run.sh makes one per run if empty.
 export ACTION_SERVER_TOKEN ?=
 export TRACKER_STORE_URL ?= sqlite:///$(CURDIR)/var/conversations.db
-# Conversation locks (endpoints.yml): in_memory for one server; Redis for replicas (docs/deployment.md).
-export LOCK_STORE_TYPE ?= in_memory
+# Conversation locks (endpoints.yml): one server, or Redis for replicas (docs/deployment.md).
+export LOCK_STORE_TYPE ?= stores.lock_store.InMemoryLockStore
 export REDIS_HOST ?= localhost
 export REDIS_PORT ?= 6379
 export REDIS_PASSWORD ?=
@@ -28,6 +28,9 @@ export SQLALCHEMY_SILENCE_UBER_WARNING ?= 1
 export RASA_TELEMETRY_ENABLED ?= false
 # Largest request body the server accepts (bytes); larger ones get 413.
 export SANIC_REQUEST_MAX_SIZE ?= 65536
+# Privacy (docs/privacy.md): the interface both servers listen on, how long conversations are kept.
+export INTERFACE ?= 127.0.0.1
+export RETENTION_DAYS ?= 30
 
 # What the trained model depends on: retrain only when one of these changed.
 TRAINING_INPUTS := config.yml domain.yml $(SPACY_MODEL)/meta.json data/understanding/reading.yml \
@@ -76,8 +79,26 @@ insights: $(SPACY_MODEL)/meta.json ## Report for the clinic: unanswered question
 test-scale-out: $(MODEL) ## Only the scale-out test: PostgreSQL, Redis, 2 Rasa replicas, nginx (~1 min, docs/deployment.md)
 	$(BIN)/pytest -m scale_out
 
-bench: $(MODEL) ## Throughput and latency vs. Rasa's default config and the NLU floor (~10 min, docs/benchmarks.md)
+bench: $(MODEL) ## Throughput and latency vs. Rasa's default config and the NLU floor, then bench-privacy (~30 min)
 	$(BIN)/python benchmarks/bench.py
+	$(BIN)/python benchmarks/bench_privacy.py
+
+.PHONY: bench-privacy
+bench-privacy: $(MODEL) ## Only the flood (p95 quiet vs flood) and queued-message latency, 1 server and 2 replicas
+	$(BIN)/python benchmarks/bench_privacy.py
+
+# Staff erasure and retention (docs/privacy.md); the store is TRACKER_STORE_URL, as for the server.
+.PHONY: forget retention
+forget: $(VENV)/.installed ## Erase one conversation now: SENDER=<id>, or TELEGRAM_CHAT=<chat id>, or WEB_SESSION=<id>
+	@# The values reach the script through the environment (make exports command-line variables), never
+	@# pasted into the shell command.
+	@if [ -n "$${SENDER:-}" ]; then $(BIN)/python scripts/privacy.py forget --sender "$$SENDER"; \
+	elif [ -n "$${TELEGRAM_CHAT:-}" ]; then $(BIN)/python scripts/privacy.py forget --telegram-chat "$$TELEGRAM_CHAT"; \
+	elif [ -n "$${WEB_SESSION:-}" ]; then $(BIN)/python scripts/privacy.py forget --web-session "$$WEB_SESSION"; \
+	else echo "usage: make forget SENDER=<sender id> | TELEGRAM_CHAT=<chat id> | WEB_SESSION=<session id>" >&2; exit 2; fi
+
+retention: $(VENV)/.installed ## Delete stored events older than RETENTION_DAYS (the server also does it daily)
+	$(BIN)/python scripts/privacy.py retention
 
 evaluate: $(MODEL) ## Answer quality on tests/evaluation/ vs. Rasa's default config and retrieval alone (~10 min)
 	$(BIN)/python benchmarks/evaluate.py

@@ -23,6 +23,8 @@ from typing import Any, Awaitable, Callable, Dict, Mapping, Optional, Text, Tupl
 
 from rasa.core.channels.channel import OutputChannel, UserMessage
 
+from channels.identity import log_id
+
 logger = logging.getLogger(__name__)
 
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -125,7 +127,7 @@ def guarded(
     async def handle(message: UserMessage) -> None:
         problem = text_problem_reply(message.text, settings)
         if problem:
-            logger.info("Answered a message from sender %s that the bot should not process", message.sender_id)
+            logger.info("Answered a message of conversation %s that the bot should not process", log_id(message.sender_id))
             advice = urgent_advice(message.text)
             if advice:
                 await message.output_channel.send_text_message(message.sender_id, advice)
@@ -139,11 +141,11 @@ def guarded(
         try:
             await asyncio.wait_for(on_new_message(message), timeout=timeout)
         except asyncio.TimeoutError:
-            logger.error("No answer within %.0f s for sender %s", timeout, message.sender_id)
+            logger.error("No answer within %.0f s for conversation %s", timeout, log_id(message.sender_id))
         except Exception:  # the user still gets an answer; the error is logged for us
-            logger.exception("Handling a message failed for sender %s", message.sender_id)
+            logger.exception("Handling a message failed for conversation %s", log_id(message.sender_id))
         if not output.sent:
-            logger.warning("The bot said nothing to sender %s; sending the unavailable reply", message.sender_id)
+            logger.warning("The bot said nothing to conversation %s; sending the unavailable reply", log_id(message.sender_id))
             await output.inner.send_text_message(message.sender_id, unavailable)
 
     return handle

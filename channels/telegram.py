@@ -13,6 +13,18 @@ Why not Rasa 3.6's own `rasa.core.channels.telegram`:
 - it answers stickers, photos and voice notes with silence, splits answers at blank lines into several
   messages and does not answer callback queries (the button keeps spinning in the client).
 
+Privacy and delivery (issue 13):
+- a conversation is stored as `telegram:<keyed hash of the chat id>` (channels/identity.py), never under
+  the chat id, and no log line names a chat id;
+- only private chats are served: a message in a group gets one polite line and never reaches Rasa (a
+  group's members would share one conversation, and read each other's health questions);
+- answers are sent after the turn is saved (channels/privacy.py), in the background, in order per chat,
+  with retries: a 429 waits its `retry_after`, network errors and 5xx back off exponentially. A failed
+  send no longer raises out of Rasa (which dropped the turn, so the person got nothing and nothing was
+  kept). aiogram 2.15 (Rasa's dependency) raises RetryAfter without retrying, and aiohttp-retry (also
+  installed) cannot take its wait from Telegram's JSON `retry_after`, so the loop here is our own;
+- `/forget` erases the conversation, like "delete my conversation" in every channel.
+
 One code path handles both modes: in long-polling mode `scripts/telegram_poll.py` fetches updates with
 getUpdates and posts each to this webhook with the secret header, as Telegram would.
 """
@@ -33,7 +45,11 @@ from sanic import Blueprint, Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from channels.guard import GUARD_DEFAULTS, clean_text, guarded, with_urgent_care
+from channels.abuse import ABUSE_DEFAULTS
+from channels.guard import GUARD_DEFAULTS, clean_text, with_urgent_care
+from channels.identity import log_id, telegram_sender
+from channels.log_privacy import redacting
+from channels.privacy import Conversations, message_pipeline
 
 logger = logging.getLogger(__name__)
 # Loading the model imports numpy.distutils, which sets the *root* logger to WARNING (through setuptools'
@@ -57,11 +73,19 @@ COMMAND = re.compile(r"^/([A-Za-z0-9_]+)(?:@([A-Za-z0-9_]+))?(?:\s|$)")
 # Non-secret settings; credentials.yml may override each (wording, timeouts).
 DEFAULTS: Dict[str, Any] = {
     **GUARD_DEFAULTS,
+    **ABUSE_DEFAULTS,
+    "privacy_notice": True,
     "api_timeout": 10,
-    # A 429 from Telegram is retried once after its retry_after, if that is at most this many seconds.
-    "max_retry_after": 5,
-    # Telegram commands and the text sent into Rasa for each ("/greet" triggers the intent greet).
-    "commands": {"start": "/greet", "help": "/help"},
+    # A call that fails is tried up to this many times: after a 429 once its retry_after has passed (if that
+    # is at most max_retry_after seconds), after a network error or a 5xx with exponential back-off.
+    "send_attempts": 5,
+    "max_retry_after": 30,
+    "retry_backoff": 0.5,
+    # Telegram commands and the text sent into Rasa for each ("/greet" triggers the intent greet);
+    # "/forget" erases the conversation (channels/privacy.py, data/privacy/privacy.yml).
+    "commands": {"start": "/greet", "help": "/help", "forget": "/forget"},
+    "group_reply": "I only answer in a private chat, so that nobody else reads your health questions. "
+                   "Please send me a direct message.",
     "non_text_reply": "Thanks for the {kind}! I can only read text, though. Please type your question about "
                       "plantar fasciitis or its massage treatment, or send /help to see what I can answer.",
     "unknown_command_reply": "I don't know that command. Send /help to see what I can answer, or just type your question.",
@@ -126,49 +150,123 @@ class BotApiError(Exception):
 
 
 class BotApi:
-    """The few Bot API methods the channel needs, as JSON POSTs to `<api_url>/bot<token>/<method>`.
+    """The few Bot API methods the channel needs, as JSON POSTs to `<api_url>/bot<token>/<method>`, retried.
 
     A small client of our own rather than aiogram 2.x's Bot: that one validates and parses every object,
-    binds its session to the loop it was first used in, and adds nothing we need for five methods."""
+    binds its session to the loop it was first used in, and adds nothing we need for five methods.
 
-    def __init__(self, config: TelegramConfig, timeout: float = 10, max_retry_after: float = 5) -> None:
+    A call is tried up to `attempts` times: after a 429 once Telegram's `retry_after` has passed (at most
+    `max_retry_after` seconds, else it fails at once), after a network error, a timeout or a 5xx after
+    `backoff`, 2 x `backoff`, 4 x ... seconds. Other errors (a 400, a 403 from a user who blocked the bot)
+    fail at once: trying again would not change the answer."""
+
+    def __init__(self, config: TelegramConfig, timeout: float = 10, max_retry_after: float = 30,
+                 attempts: int = 5, backoff: float = 0.5) -> None:
         self.config = config
         self.timeout = aiohttp.ClientTimeout(total=timeout)
         self.max_retry_after = max_retry_after
+        self.attempts = max(1, int(attempts))
+        self.backoff = backoff
         self._session: Optional[aiohttp.ClientSession] = None
 
     def _hide_token(self, text: str) -> str:
         return text.replace(self.config.token, "<token>") if self.config.token else text
 
-    async def call(self, method: str, **params: Any) -> Any:
-        """The method's `result`; BotApiError if Telegram answers `ok: false` or cannot be reached."""
+    async def _post(self, method: str, payload: Dict[str, Any]) -> Tuple[Optional[int], Any]:
+        """(HTTP status, JSON body) of one call; BotApiError if Telegram could not be reached."""
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(timeout=self.timeout)
         url = f"{self.config.api_url}/bot{self.config.token}/{method}"
+        try:
+            async with self._session.post(url, json=payload) as reply:
+                return reply.status, await reply.json(content_type=None)
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as error:
+            raise BotApiError(method, self._hide_token(f"{type(error).__name__}: {error}")) from None
+
+    async def call(self, method: str, **params: Any) -> Any:
+        """The method's `result`; BotApiError if Telegram says no, or still cannot be reached after retries."""
         payload = {key: value for key, value in params.items() if value is not None}
-        for attempt in (1, 2):
+        for attempt in range(1, self.attempts + 1):
+            last = attempt == self.attempts
             try:
-                async with self._session.post(url, json=payload) as reply:
-                    body = await reply.json(content_type=None)
-            except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as error:
-                raise BotApiError(method, self._hide_token(f"{type(error).__name__}: {error}")) from None
-            if not isinstance(body, dict):
-                raise BotApiError(method, "the answer is not a JSON object", reply.status)
-            if body.get("ok"):
-                return body.get("result")
-            retry_after = (body.get("parameters") or {}).get("retry_after")
-            if body.get("error_code") == 429 and attempt == 1 and isinstance(retry_after, (int, float)) \
-                    and retry_after <= self.max_retry_after:
-                logger.warning("Telegram asks to wait %s s before %s; retrying once", retry_after, method)
-                await asyncio.sleep(retry_after)
+                status, body = await self._post(method, payload)
+            except BotApiError as error:
+                if last:
+                    raise
+                wait = self.backoff * 2 ** (attempt - 1)
+                logger.warning("%s; retrying %s in %.1f s (attempt %d/%d)", error, method, wait, attempt,
+                               self.attempts)
+                await asyncio.sleep(wait)
                 continue
-            raise BotApiError(method, str(body.get("description", "no description")), body.get("error_code"))
+            if not isinstance(body, dict):
+                error = BotApiError(method, "the answer is not a JSON object", status)
+            elif body.get("ok"):
+                return body.get("result")
+            else:
+                error = BotApiError(method, str(body.get("description", "no description")), body.get("error_code"))
+            code = error.code or status or 0
+            retry_after = (body.get("parameters") or {}).get("retry_after") if isinstance(body, dict) else None
+            if last:
+                raise error
+            if code == 429 and isinstance(retry_after, (int, float)) and 0 <= retry_after <= self.max_retry_after:
+                logger.warning("Telegram asks to wait %s s before %s; retrying then (attempt %d/%d)", retry_after,
+                               method, attempt, self.attempts)
+                await asyncio.sleep(retry_after)
+            elif code >= 500 or code == 0:
+                wait = self.backoff * 2 ** (attempt - 1)
+                logger.warning("%s; retrying %s in %.1f s (attempt %d/%d)", error, method, wait, attempt,
+                               self.attempts)
+                await asyncio.sleep(wait)
+            else:
+                raise error
         raise AssertionError("unreachable")
 
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+class Delivery:
+    """Sends the bot's messages to each chat in the background, one chat's messages in the order given.
+
+    The turn is saved before anything is handed over here (channels/privacy.py), so a slow or failing
+    Telegram never holds the conversation's lock or loses the turn; what still cannot be sent after the
+    retries of BotApi is logged (without the chat id)."""
+
+    def __init__(self, api: BotApi) -> None:
+        self.api = api
+        self._last: Dict[int, "asyncio.Task[None]"] = {}
+
+    def send(self, chat_id: int, calls: List[Dict[str, Any]]) -> "asyncio.Task[None]":
+        """Queue sendMessage calls (their parameters) for a chat, after what is already queued for it."""
+        previous = self._last.get(chat_id)
+        task = asyncio.ensure_future(self._deliver(chat_id, calls, previous))
+        self._last[chat_id] = task
+
+        def forget(done: "asyncio.Task[None]") -> None:
+            if self._last.get(chat_id) is done:
+                del self._last[chat_id]
+
+        task.add_done_callback(forget)
+        return task
+
+    async def _deliver(self, chat_id: int, calls: List[Dict[str, Any]],
+                       previous: Optional["asyncio.Task[None]"]) -> None:
+        if previous is not None:
+            await asyncio.wait([previous])
+        for params in calls:
+            try:
+                await self.api.call("sendMessage", chat_id=chat_id, **params)
+            except BotApiError as error:
+                logger.error("Could not deliver a message to conversation %s: %s", log_id(telegram_sender(chat_id)),
+                             error)
+
+    async def drain(self, timeout: float = 30) -> None:
+        """Wait for what is queued (at server stop)."""
+        pending = list(self._last.values())
+        if pending:
+            await asyncio.wait(pending, timeout=timeout)
 
 
 def utf16_len(text: str) -> int:
@@ -220,29 +318,41 @@ def inline_keyboard(buttons: List[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
 
 
 class TelegramOutput(OutputChannel):
-    """Sends the bot's messages with sendMessage: long texts split, buttons as an inline keyboard."""
+    """Sends the bot's messages with sendMessage: long texts split, buttons as an inline keyboard.
+
+    The conversation's sender id is a pseudonym, so the output of a message is bound to its chat id
+    (`chat_id`); with `delivery` the messages are queued there (sent in the background, retried) instead of
+    being sent before this returns."""
 
     @classmethod
     def name(cls) -> Text:
         return "telegram"
 
-    def __init__(self, api: BotApi) -> None:
+    def __init__(self, api: BotApi, chat_id: Optional[int] = None, delivery: Optional[Delivery] = None) -> None:
         self.api = api
+        self.bound_chat_id = chat_id
+        self.delivery = delivery
 
-    @staticmethod
-    def chat_id(recipient_id: Text) -> Any:
-        """Rasa's sender id is the chat id as text; the Bot API wants the number back."""
+    def chat_id(self, recipient_id: Text) -> Any:
+        """The chat to send to: the bound one, else the recipient id as a number (tests, tools)."""
+        if self.bound_chat_id is not None:
+            return self.bound_chat_id
         recipient = str(recipient_id)
         return int(recipient) if re.fullmatch(r"-?\d+", recipient) else recipient
 
     async def _send(self, recipient_id: Text, text: Text, keyboard: Optional[Dict[str, Any]] = None) -> None:
         pieces = split_text(text or "")
         if not pieces:
-            logger.warning("Not sending an empty message to chat %s", recipient_id)
+            logger.warning("Not sending an empty message")
             return
-        for number, piece in enumerate(pieces, start=1):
-            markup = keyboard if number == len(pieces) else None  # the keyboard goes under the last piece
-            await self.api.call("sendMessage", chat_id=self.chat_id(recipient_id), text=piece, reply_markup=markup)
+        calls = [{"text": piece, "reply_markup": keyboard if number == len(pieces) else None}  # keyboard last
+                 for number, piece in enumerate(pieces, start=1)]
+        chat_id = self.chat_id(recipient_id)
+        if self.delivery is not None:
+            self.delivery.send(chat_id, calls)
+            return
+        for params in calls:
+            await self.api.call("sendMessage", chat_id=chat_id, **params)
 
     async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
         await self._send(recipient_id, text)
@@ -262,6 +372,11 @@ class Incoming:
     media: Optional[str] = None  # Telegram's field name for a message that is not text (sticker, photo...)
     callback_query_id: Optional[str] = None
     edited: bool = False
+    chat_type: str = "private"  # "group", "supergroup" and "channel" are not served
+
+    @property
+    def private(self) -> bool:
+        return self.chat_type == "private"
 
 
 def read_update(update: Dict[str, Any]) -> Optional[Incoming]:
@@ -274,7 +389,8 @@ def read_update(update: Dict[str, Any]) -> Optional[Incoming]:
         chat = ((query.get("message") or {}).get("chat") or query.get("from") or {})
         if not isinstance(chat.get("id"), int):
             return None
-        return Incoming(chat_id=chat["id"], text=str(query.get("data") or ""), callback_query_id=str(query.get("id")))
+        return Incoming(chat_id=chat["id"], text=str(query.get("data") or ""), callback_query_id=str(query.get("id")),
+                        chat_type=str(chat.get("type") or "private"))
     for key_name, edited in (("message", False), ("edited_message", True)):
         message = update.get(key_name)
         if not isinstance(message, dict):
@@ -282,9 +398,10 @@ def read_update(update: Dict[str, Any]) -> Optional[Incoming]:
         chat = message.get("chat") or {}
         if not isinstance(chat.get("id"), int):
             return None
+        chat_type = str(chat.get("type") or "private")
         text = message.get("text")
         if isinstance(text, str):
-            return Incoming(chat_id=chat["id"], text=text, edited=edited)
+            return Incoming(chat_id=chat["id"], text=text, edited=edited, chat_type=chat_type)
         media = next((key for key in DEFAULTS["media_names"] if key in message), None)
         if media is None:
             if any(key in message for key in ("new_chat_members", "left_chat_member", "pinned_message",
@@ -292,14 +409,15 @@ def read_update(update: Dict[str, Any]) -> Optional[Incoming]:
                 return None  # service messages: nobody asked anything
             media = "other"
         caption = message.get("caption")
-        return Incoming(chat_id=chat["id"], media=media, edited=edited,
+        return Incoming(chat_id=chat["id"], media=media, edited=edited, chat_type=chat_type,
                         text=caption if isinstance(caption, str) and caption.strip() else None)
     return None
 
 
 class TelegramInput(InputChannel):
     """`POST /webhooks/telegram/webhook`: updates from Telegram (or the long-polling script), verified by the
-    secret header, answered through the guard of channels/guard.py (an answer within `reply_timeout`)."""
+    secret header, from private chats only, answered through channels/privacy.py's pipeline (rate limits,
+    erasure, the guard, answers sent once saved, the privacy notice)."""
 
     @classmethod
     def name(cls) -> Text:
@@ -309,7 +427,10 @@ class TelegramInput(InputChannel):
         self.settings = {**DEFAULTS, **(settings or {})}
         self.config = config or TelegramConfig.from_env()
         self.disabled_reason = self.config.problem()
-        self.api = BotApi(self.config, float(self.settings["api_timeout"]), float(self.settings["max_retry_after"]))
+        self.api = BotApi(self.config, float(self.settings["api_timeout"]), float(self.settings["max_retry_after"]),
+                          int(self.settings["send_attempts"]), float(self.settings["retry_backoff"]))
+        self.delivery = Delivery(self.api)
+        self.conversations = Conversations()
         self.seen_updates: "OrderedDict[int, None]" = OrderedDict()
         if self.disabled_reason:
             log = logger.info if not self.config.token else logger.error
@@ -319,8 +440,13 @@ class TelegramInput(InputChannel):
     def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "TelegramInput":
         return cls(credentials)
 
-    def get_output_channel(self) -> TelegramOutput:
-        return TelegramOutput(self.api)
+    def get_output_channel(self) -> Optional[TelegramOutput]:
+        """None: Rasa asks for this to send outside a turn (the HTTP API's `output_channel=telegram`), but a
+        conversation's id is a pseudonym and no chat id is stored, so the bot cannot reach a chat on its own."""
+        return None
+
+    def output_for(self, chat_id: int) -> TelegramOutput:
+        return TelegramOutput(self.api, chat_id=chat_id, delivery=self.delivery)
 
     def first_time(self, update_id: Any) -> bool:
         """False for an update already handled: Telegram delivers again when it missed our answer."""
@@ -354,12 +480,9 @@ class TelegramInput(InputChannel):
         except BotApiError as error:
             logger.error("Could not set the Telegram webhook to %s: %s", self.config.webhook_url, error)
 
-    async def reply(self, chat_id: int, text: str) -> None:
-        """A reply from the channel itself (not from Rasa), e.g. to a sticker; failures are logged."""
-        try:
-            await self.api.call("sendMessage", chat_id=chat_id, text=text)
-        except BotApiError as error:
-            logger.error("Could not send a reply to chat %s: %s", chat_id, error)
+    def reply(self, chat_id: int, text: str) -> None:
+        """A reply from the channel itself (not from Rasa), e.g. to a sticker: queued, retried, failures logged."""
+        self.delivery.send(chat_id, [{"text": text}])
 
     def text_for_rasa(self, incoming: Incoming) -> Tuple[Optional[str], Optional[str]]:
         """(text to send into Rasa, or None; the channel's own reply, or None) for a text or command.
@@ -378,12 +501,17 @@ class TelegramInput(InputChannel):
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         blueprint = Blueprint("project_telegram_webhook", __name__)
-        handle = guarded(on_new_message, self.settings)
+        handle = message_pipeline(on_new_message, self.settings, self.name(), self.conversations)
+        self.conversations.attach(blueprint)
 
         @blueprint.listener("after_server_start")
         async def started(app: Sanic, _loop: Any) -> None:
             if not self.disabled_reason:
                 app.add_task(self.start())
+
+        @blueprint.listener("before_server_stop")
+        async def stopping(_app: Sanic, _loop: Any) -> None:
+            await self.delivery.drain()
 
         @blueprint.listener("after_server_stop")
         async def stopped(_app: Sanic, _loop: Any) -> None:
@@ -411,37 +539,44 @@ class TelegramInput(InputChannel):
             if not self.first_time(update["update_id"]):
                 logger.info("Update %s was already handled; ignoring the repeat", update["update_id"])
                 return response.json({"ok": True})
-            await self.handle_update(update, handle, request)
+            turn = asyncio.ensure_future(self.handle_update(update, handle))
+            await asyncio.shield(turn)  # Telegram hanging up does not cancel the turn
             return response.json({"ok": True})  # 200 even if sending failed: a retry would repeat the answer
 
         return blueprint
 
-    async def handle_update(
-        self, update: Dict[str, Any], handle: Callable[[UserMessage], Awaitable[None]], request: Request
-    ) -> None:
+    async def handle_update(self, update: Dict[str, Any], handle: Callable[..., Awaitable[None]]) -> None:
         incoming = read_update(update)
         if incoming is None:
             logger.debug("Update %s has nothing to answer", update.get("update_id"))
             return
+        sender = telegram_sender(incoming.chat_id)
+        with redacting(incoming.chat_id, sender, incoming.text):
+            await self._handle_incoming(incoming, sender, update["update_id"], handle)
+
+    async def _handle_incoming(self, incoming: Incoming, sender: str, update_id: int,
+                               handle: Callable[..., Awaitable[None]]) -> None:
         if incoming.callback_query_id:
             try:  # stops the client's progress indicator on the pressed button
                 await self.api.call("answerCallbackQuery", callback_query_id=incoming.callback_query_id)
             except BotApiError as error:
                 logger.warning("Could not answer callback query: %s", error)
+        if not incoming.private:
+            logger.info("A message from a %s chat got the private-chats-only reply", incoming.chat_type)
+            self.reply(incoming.chat_id, self.settings["group_reply"])
+            return
         if incoming.media:
             names = self.settings["media_names"]
             kind = names.get(incoming.media, self.settings["other_media_name"])
             note = self.settings["non_text_reply"].format(kind=kind)
             if incoming.text is None:  # nothing else will be answered: say when to seek care
-                await self.reply(incoming.chat_id, with_urgent_care(note))
+                self.reply(incoming.chat_id, with_urgent_care(note))
                 return
-            await self.reply(incoming.chat_id, note)
+            self.reply(incoming.chat_id, note)
         text, own_reply = self.text_for_rasa(incoming)
         if own_reply:
-            await self.reply(incoming.chat_id, own_reply)
+            self.reply(incoming.chat_id, own_reply)
         if text is None:
             return
-        await handle(UserMessage(
-            text, self.get_output_channel(), str(incoming.chat_id), input_channel=self.name(),
-            message_id=f"telegram-{update['update_id']}", metadata=self.get_metadata(request),
-        ))
+        await handle(UserMessage(text, self.output_for(incoming.chat_id), sender, input_channel=self.name(),
+                                 message_id=f"telegram-{update_id}"))

@@ -8,6 +8,7 @@
 #   deploy/scale-out.sh stop     stop everything (safe to run twice); data and logs stay
 #   deploy/scale-out.sh status   what is running, and the URLs
 #   deploy/scale-out.sh clean    stop, then delete the runtime directory (conversations, secrets, logs)
+#   deploy/scale-out.sh restart-replica N   start Rasa replica N again (e.g. after it was killed)
 #
 # Settings (environment):
 #   SCALE_OUT_DIR           runtime directory             default var/scale-out
@@ -19,10 +20,15 @@
 #   SCALE_OUT_TIMEOUT       seconds to wait for health    default 420
 #   SCALE_OUT_LOCK_STORE    the lock store type (LOCK_STORE_TYPE)  default stores.redis_lock_store.AtomicRedisLockStore
 #                           (Rasa's own `redis` or `in_memory` only to see what goes wrong: docs/deployment.md)
+#   SCALE_OUT_NGINX_RATE, SCALE_OUT_NGINX_BURST, SCALE_OUT_NGINX_CONNECTIONS
+#                           nginx's limits per client address   default 20r/s, 60, 40
 #   MODEL                   the trained model             default models/plantar-bot.tar.gz
 # Passwords and tokens are generated on first start and kept in $SCALE_OUT_DIR/secrets; the URLs, the
-# HTTP API token and a pgpass file for psql are in $SCALE_OUT_DIR/stack.env (mode 600).
+# HTTP API token and a pgpass file for psql are in $SCALE_OUT_DIR/stack.env (mode 600). Files the script
+# writes are readable by their owner only (umask 077); the runtime and log directories are 0711, because
+# PostgreSQL runs as user postgres and must reach its data and log. No token is put on a command line.
 set -euo pipefail
+umask 077
 cd "$(dirname "$0")/.."
 PROJECT_ROOT=$(pwd)
 
@@ -35,6 +41,9 @@ read -r -a RASA_PORTS <<< "${SCALE_OUT_RASA_PORTS:-15005 15006}"
 NGINX_PORT=${SCALE_OUT_NGINX_PORT:-18080}
 TIMEOUT=${SCALE_OUT_TIMEOUT:-420}
 LOCK_STORE=${SCALE_OUT_LOCK_STORE:-stores.redis_lock_store.AtomicRedisLockStore}
+NGINX_RATE=${SCALE_OUT_NGINX_RATE:-20r/s}
+NGINX_BURST=${SCALE_OUT_NGINX_BURST:-60}
+NGINX_CONNECTIONS=${SCALE_OUT_NGINX_CONNECTIONS:-40}
 BIN=$(realpath -m -s "${VENV:-.venv}")/bin
 MODEL_PATH=$(realpath -m "${MODEL:-models/plantar-bot.tar.gz}")
 SUDO=()
@@ -129,7 +138,7 @@ as_postgres() {
   if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
-SECRET_NAMES=(postgres-password rasa-db-password redis-password rasa-token action-token)
+SECRET_NAMES=(postgres-password rasa-db-password redis-password rasa-token action-token privacy-secret)
 
 make_secrets() {
   # Random secrets, made once (before anything runs in the background) and kept; hex, so they are safe
@@ -140,6 +149,8 @@ make_secrets() {
     [ -s "$SECRETS/$name" ] \
       || (umask 077; "$BIN/python" -c 'import secrets; print(secrets.token_hex(24))' > "$SECRETS/$name")
   done
+  # For curl: the HTTP API's token as a header read from a file (-H @file), never as an argument.
+  (umask 077; echo "Authorization: Bearer $(secret rasa-token)" > "$SECRETS/rasa-auth-header")
 }
 
 secret() { cat "$SECRETS/$1"; }
@@ -241,6 +252,7 @@ start_action_server() {
   # trackers (see scripts/run.sh).
   env -u SANIC_REQUEST_MAX_SIZE SANIC_HOST=127.0.0.1 ACTION_SERVER_TOKEN="$(secret action-token)" \
     setsid "$BIN/python" -m actions --actions actions --port "$ACTION_PORT" \
+      --logging-config_file deploy/action-server-logging.yml \
     > "$LOGS/action-server.log" 2>&1 < /dev/null &
   echo $! > "$RUN/action-server.pid"
 }
@@ -254,10 +266,12 @@ start_rasa_replica() {
     ACTION_ENDPOINT_URL="http://127.0.0.1:$ACTION_PORT/webhook" ACTION_SERVER_TOKEN="$(secret action-token)" \
     SANIC_REQUEST_MAX_SIZE="${SANIC_REQUEST_MAX_SIZE:-65536}" TF_CPP_MIN_LOG_LEVEL=2 \
     SQLALCHEMY_SILENCE_UBER_WARNING=1 RASA_TELEMETRY_ENABLED=false \
-    setsid "$BIN/rasa" run --model "$MODEL_PATH" --endpoints endpoints.yml --credentials credentials.yml \
-      --enable-api --auth-token "$(secret rasa-token)" --cors "${CORS_ORIGINS:-http://localhost:8080}" \
+    RASA_TOKEN="$(secret rasa-token)" PRIVACY_SECRET="$(secret privacy-secret)" \
+    RETENTION_DAYS="${RETENTION_DAYS:-30}" SANIC_PROXIES_COUNT=1 \
+    setsid "$BIN/python" scripts/rasa_server.py run --model "$MODEL_PATH" --endpoints endpoints.yml \
+      --credentials credentials.yml --enable-api --cors "${CORS_ORIGINS:-http://localhost:8080}" \
       --interface 127.0.0.1 --port "$port" \
-    > "$LOGS/rasa-$n.log" 2>&1 < /dev/null &
+    >> "$LOGS/rasa-$n.log" 2>&1 < /dev/null &
   echo $! > "$RUN/rasa-$n.pid"
 }
 
@@ -271,6 +285,8 @@ start_nginx() {
 import sys
 text = open(sys.argv[1]).read()
 for key, value in {"RUNTIME": "$RUNTIME", "NGINX_PORT": "$NGINX_PORT", "USER_LINE": "$user_line",
+                   "LIMIT_RATE": "$NGINX_RATE", "LIMIT_BURST": "$NGINX_BURST",
+                   "LIMIT_CONNECTIONS": "$NGINX_CONNECTIONS",
                    "UPSTREAM_SERVERS": """${servers%$'\n'}"""}.items():
     text = text.replace("@" + key + "@", value)
 open(sys.argv[2], "w").write(text)
@@ -319,6 +335,11 @@ start() {
   [ -x "$BIN/rasa" ] || die "no Rasa in $BIN (run make setup)"
   [ ${#RASA_PORTS[@]} -ge 1 ] || die "SCALE_OUT_RASA_PORTS is empty"
   mkdir -p "$RUNTIME" "$LOGS" "$RUN"
+  chmod 711 "$RUNTIME" "$LOGS"
+  chmod 700 "$RUN"
+  if [ "$(id -u)" = 0 ] && [[ "$RUNTIME" == "$PROJECT_ROOT/var/"* ]]; then
+    chmod o+x "$PROJECT_ROOT/var"  # scripts/run.sh keeps var/ 0700; PostgreSQL (user postgres) must pass
+  fi
   if anything_running; then die "the stack in $RUNTIME is already (partly) running: run '$0 stop' first"; fi
   install_packages
   make_secrets
@@ -336,18 +357,31 @@ start() {
   log "waiting for the action server and ${#RASA_PORTS[@]} Rasa replicas (about a minute on 2 cores) ..."
   wait_for "the action server" "$LOGS/action-server.log" "$(cat "$RUN/action-server.pid")" \
     curl -fsS "http://127.0.0.1:$ACTION_PORT/health"
-  local token
-  token=$(secret rasa-token)
   n=0
   for port in "${RASA_PORTS[@]}"; do
     n=$((n + 1))
-    wait_for "Rasa replica $n" "$LOGS/rasa-$n.log" "$(cat "$RUN/rasa-$n.pid")" \
-      bash -c "curl -fsS 'http://127.0.0.1:$port/status?token=$token' | grep -q '\"model_file\"'"
+    wait_for_replica "$n" "$port"
   done
-  wait_for nginx "$LOGS/nginx-error.log" "" curl -fsS "http://127.0.0.1:$NGINX_PORT/"
+  wait_for nginx "$LOGS/nginx-error.log" "" curl -fsS "http://127.0.0.1:$NGINX_PORT/webhooks/rest/"
   trap - EXIT
   log "healthy after $((SECONDS - started)) s: $(status_line)"
   log "settings and token for clients: $RUNTIME/stack.env"
+}
+
+wait_for_replica() {
+  local n=$1 port=$2
+  wait_for "Rasa replica $n" "$LOGS/rasa-$n.log" "$(cat "$RUN/rasa-$n.pid")" \
+    bash -c "curl -fsS -H @'$SECRETS/rasa-auth-header' 'http://127.0.0.1:$port/status' | grep -q '\"model_file\"'"
+}
+
+restart_replica() {
+  local n=${1:?usage: $0 restart-replica N} port
+  [[ "$n" =~ ^[0-9]+$ ]] && [ "$n" -ge 1 ] && [ "$n" -le ${#RASA_PORTS[@]} ] || die "no replica $n"
+  port=${RASA_PORTS[$((n - 1))]}
+  stop_pid "rasa-$n" "$RUN/rasa-$n.pid" "rasa_server.py run"
+  start_rasa_replica "$n" "$port"
+  wait_for_replica "$n" "$port"
+  log "replica $n is up again on 127.0.0.1:$port"
 }
 
 stop() {
@@ -357,7 +391,7 @@ stop() {
   for pidfile in "$RUN"/rasa-*.pid; do
     [ -e "$pidfile" ] || continue
     n=$(basename "$pidfile" .pid)
-    stop_pid "$n" "$pidfile" "rasa run"
+    stop_pid "$n" "$pidfile" "rasa_server.py run"
   done
   stop_pid "action server" "$RUN/action-server.pid" "-m actions"
   stop_pid Redis "$RUN/redis.pid" redis-server
@@ -395,5 +429,6 @@ case "$command" in
   stop) stop ;;
   status) status ;;
   clean) stop; log "removing $RUNTIME"; rm -rf "$RUNTIME" ;;
-  *) echo "usage: $0 start|stop|status|clean" >&2; exit 2 ;;
+  restart-replica) restart_replica "${2:-}" ;;
+  *) echo "usage: $0 start|stop|status|clean|restart-replica N" >&2; exit 2 ;;
 esac

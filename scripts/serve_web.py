@@ -36,6 +36,7 @@ AXE_URL = "/vendor/axe.min.js"
 FILES: Dict[str, Tuple[Path, str]] = {
     "/": (Path("index.html"), "text/html; charset=utf-8"),
     "/index.html": (Path("index.html"), "text/html; charset=utf-8"),
+    "/privacy.js": (Path("privacy.js"), "text/javascript; charset=utf-8"),
     "/chat.js": (Path("chat.js"), "text/javascript; charset=utf-8"),
     "/chat.css": (Path("chat.css"), "text/css; charset=utf-8"),
     "/" + CONFIG: (Path(CONFIG), "application/json"),

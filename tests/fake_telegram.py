@@ -91,7 +91,8 @@ class FakeTelegram:
             self.condition.notify_all()
 
     def fail_next(self, method: str, code: int, description: str, retry_after: Optional[int] = None) -> None:
-        """The next call of `method` fails like Telegram would (e.g. 429 with retry_after)."""
+        """The next call of `method` fails like Telegram would (e.g. 429 with retry_after); code 0: the
+        connection is dropped without an answer, as a network failure would."""
         parameters = {"retry_after": retry_after} if retry_after is not None else None
         with self.condition:
             self.failures.setdefault(method, []).append(ApiError(code, description, parameters))
@@ -148,6 +149,14 @@ class FakeTelegram:
                 result = self.dispatch(method, params)
             body = {"ok": True, "result": result}
         except ApiError as error:
+            if error.code == 0:  # a network failure: no answer at all
+                with self.condition:
+                    self.calls.append({"t": round(time.time() - self.started, 3), "method": method, "params": params,
+                                       "status": 0, "ok": False, "description": "connection dropped"})
+                    self.condition.notify_all()
+                request.close_connection = True
+                request.connection.shutdown(2)
+                return
             status = error.code
             body = {"ok": False, "error_code": error.code, "description": error.description}
             if error.parameters:

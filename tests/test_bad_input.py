@@ -7,6 +7,8 @@ import json
 import pytest
 import requests
 
+from tests.servers import post_rest
+
 pytestmark = pytest.mark.e2e
 
 POLITE = [
@@ -34,10 +36,8 @@ REJECTED = [
 
 
 def post(bot, body, raw: bool = False) -> requests.Response:
-    url = f"{bot.url}/webhooks/rest/webhook"
-    if raw:
-        return requests.post(url, data=body, headers={"Content-Type": "application/json"}, timeout=60)
-    return requests.post(url, json=body, timeout=60)
+    """POST to the REST channel with its bearer token (a raw body is sent as it is)."""
+    return post_rest(bot.url, bot.token, body, timeout=60)
 
 
 @pytest.mark.parametrize("name, message", POLITE)

@@ -18,7 +18,7 @@ from rasa.core.tracker_store import SQLTrackerStore as RasaSQLTrackerStore
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, BotUttered, Event, SessionStarted, SlotSet, UserUttered
 
-from stores.sql_tracker_store import STORED_EVENTS, SQLTrackerStore
+from stores.sql_tracker_store import STORED_EVENTS, SQLTrackerStore, TrackerStoreTimeout
 from tests.conftest import PROJECT_ROOT
 
 DOMAIN = Domain.load(PROJECT_ROOT / "domain.yml")
@@ -178,3 +178,132 @@ def test_reads_the_same_trackers_as_rasa(tmp_path: Path) -> None:
     assert missing is None
     assert len(full) == len(rows(path))
     assert len(latest) == 2 + 2 * 5  # from session_started on: it, action_listen and two turns
+
+
+# ------------------------------------------------------------------------------------------------------
+# Privacy and faults (issue 13): what a failure shows, what erasure leaves, who can read the file, and a
+# database that hangs.
+
+SECRET_WORDS = "numbness in my left foot since the fall"
+
+
+def stored_bytes(path: Path) -> bytes:
+    """Everything on disk for a SQLite database: the file, its write-ahead log and its index."""
+    return b"".join(candidate.read_bytes() for candidate in path.parent.glob(path.name + "*"))
+
+
+async def save_one_turn(store: RasaSQLTrackerStore, sender: str = "patient", text: str = SECRET_WORDS) -> None:
+    tracker = await store.get_or_create_tracker(sender)
+    for event in turn(text, "red_flag", 6000.0):
+        tracker.update(event)
+    await store.save(tracker)
+
+
+@pytest.mark.parametrize("store_class, hidden", [(SQLTrackerStore, True), (RasaSQLTrackerStore, False)],
+                         ids=["project", "rasa"])
+def test_database_errors_do_not_carry_the_message_in_their_parameters(tmp_path: Path, store_class: type,
+                                                                       hidden: bool) -> None:
+    """SQLAlchemy puts a failed statement's parameters into the error, which Rasa logs; not with ours."""
+    store = store_class(domain=DOMAIN, host=f"sqlite:///{tmp_path / 'broken.db'}")
+
+    async def fail() -> str:
+        tracker = await store.get_or_create_tracker("patient")
+        with sqlite3.connect(tmp_path / "broken.db") as connection:
+            connection.execute("DROP TABLE events")
+        for event in turn(SECRET_WORDS, "red_flag", 6000.0):
+            tracker.update(event)
+        with pytest.raises(sa.exc.OperationalError) as error:
+            await store.save(tracker)
+        return str(error.value)
+
+    message = asyncio.run(fail())
+    store.engine.dispose()
+    assert (SECRET_WORDS not in message and "patient" not in message) is hidden, message
+    assert ("parameters hidden" in message) is hidden
+
+
+def test_erasing_a_conversation_removes_its_words_from_the_files(tmp_path: Path) -> None:
+    path = tmp_path / "erase.db"
+    store = SQLTrackerStore(domain=DOMAIN, host=f"sqlite:///{path}")
+
+    async def scenario() -> int:
+        await save_one_turn(store, "patient")
+        await save_one_turn(store, "someone-else", "what is gua sha")
+        assert SECRET_WORDS.encode() in stored_bytes(path)
+        assert await store.has_conversation("patient")
+        deleted = await store.erase("patient")
+        assert not await store.has_conversation("patient") and await store.has_conversation("someone-else")
+        return deleted
+
+    assert asyncio.run(scenario()) > 5
+    assert SECRET_WORDS.encode() not in stored_bytes(path)  # zeroed, and the log checkpointed
+    assert b"what is gua sha" in stored_bytes(path)
+    store.engine.dispose()
+
+
+def test_retention_deletes_what_is_older_than_the_cutoff(tmp_path: Path) -> None:
+    path = tmp_path / "retention.db"
+    store = SQLTrackerStore(domain=DOMAIN, host=f"sqlite:///{path}")
+
+    async def scenario() -> None:
+        await save_one_turn(store, "old-conversation", "an old question")
+        with sqlite3.connect(path) as connection:  # 40 days ago
+            connection.execute("UPDATE events SET timestamp = timestamp - 86400 * 40 - 86400 "
+                               "WHERE sender_id = 'old-conversation'")
+        await save_one_turn(store, "recent-conversation", "a recent question")
+        deleted = await store.delete_older_than(time.time() - 30 * 86400)
+        assert deleted >= 5
+        assert not await store.has_conversation("old-conversation")
+        assert await store.has_conversation("recent-conversation")
+
+    asyncio.run(scenario())
+    assert b"an old question" not in stored_bytes(path) and b"a recent question" in stored_bytes(path)
+    store.engine.dispose()
+
+
+def test_the_database_files_are_readable_by_their_owner_only(tmp_path: Path) -> None:
+    path = tmp_path / "modes.db"
+    store = SQLTrackerStore(domain=DOMAIN, host=f"sqlite:///{path}")
+    asyncio.run(save_one_turn(store))
+    modes = {candidate.name: candidate.stat().st_mode & 0o777 for candidate in tmp_path.glob("modes.db*")}
+    store.engine.dispose()
+    assert "modes.db" in modes and "modes.db-wal" in modes
+    assert set(modes.values()) == {0o600}, modes
+
+
+def test_a_hung_database_fails_the_call_in_bounded_time_without_blocking_the_server(tmp_path: Path,
+                                                                                    monkeypatch) -> None:
+    """Another writer holds the database: the save waits at most STORE_TIMEOUT_S, and the event loop keeps
+    running meanwhile (Rasa ran its SQL in the loop: every conversation of the server waited)."""
+    monkeypatch.setenv("STORE_TIMEOUT_S", "1")
+    path = tmp_path / "hung.db"
+    store = SQLTrackerStore(domain=DOMAIN, host=f"sqlite:///{path}")
+    asyncio.run(store.get_or_create_tracker("patient"))
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # holds the write lock
+
+    async def scenario() -> Tuple[float, int]:
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.05)
+                ticks += 1
+
+        ticker = asyncio.ensure_future(tick())
+        started = time.monotonic()
+        with pytest.raises(TrackerStoreTimeout):
+            await save_one_turn(store)
+        elapsed = time.monotonic() - started
+        ticker.cancel()
+        return elapsed, ticks
+
+    try:
+        elapsed, ticks = asyncio.run(scenario())
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+        store.engine.dispose()
+    assert 0.9 <= elapsed < 3, elapsed
+    assert ticks >= 10  # the loop went on while the save waited

@@ -23,8 +23,8 @@ import requests
 import yaml
 
 from channels.telegram import (
-    DEFAULTS, MAX_MESSAGE_UTF16, SECRET_HEADER, WEBHOOK_PATH, BotApi, TelegramConfig, TelegramInput, TelegramOutput,
-    inline_keyboard, read_update, split_text, utf16_len,
+    DEFAULTS, MAX_MESSAGE_UTF16, SECRET_HEADER, WEBHOOK_PATH, BotApi, BotApiError, TelegramConfig, TelegramInput,
+    TelegramOutput, inline_keyboard, read_update, split_text, utf16_len,
 )
 from tests.conftest import OUTPUT_DIR, PROJECT_ROOT
 from tests.fake_telegram import FakeTelegram, Updates
@@ -53,6 +53,8 @@ def flat(text: str) -> str:
 
 FULL_DISCLAIMER = flat(POLICY["disclaimer"]["full"])
 SHORT_DISCLAIMER = flat(POLICY["disclaimer"]["short"])
+PRIVACY = yaml.safe_load((PROJECT_ROOT / "data" / "privacy" / "privacy.yml").read_text())
+NOTICE_START = PRIVACY["notice"]["telegram"].split(":")[0]  # "About your privacy"
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -139,6 +141,37 @@ def test_output_splits_long_answers_and_retries_once_when_telegram_says_wait() -
         assert [call["status"] for call in flood] == [429, 200]
 
 
+def test_failed_sends_are_retried_with_backoff_honouring_retry_after() -> None:
+    """A 429 waits its retry_after, a dropped connection and a 502 back off; a 400 is not retried."""
+
+    async def scenario(fake: FakeTelegram) -> float:
+        api = BotApi(TelegramConfig(token=TOKEN, secret_token="s" * 32, api_url=fake.url), max_retry_after=2,
+                     attempts=5, backoff=0.05)
+        try:
+            fake.fail_next("sendMessage", 429, "Too Many Requests: retry after 1", retry_after=1)
+            fake.fail_next("sendMessage", 0, "dropped")
+            fake.fail_next("sendMessage", 502, "Bad Gateway")
+            started = time.monotonic()
+            await api.call("sendMessage", chat_id=88, text="it arrives")
+            elapsed = time.monotonic() - started
+            fake.fail_next("sendMessage", 400, "Bad Request: chat not found")
+            with pytest.raises(BotApiError, match="chat not found"):
+                await api.call("sendMessage", chat_id=89, text="never")
+            fake.fail_next("sendMessage", 429, "Too Many Requests: retry after 3600", retry_after=3600)
+            with pytest.raises(BotApiError):  # longer than max_retry_after: not waited for
+                await api.call("sendMessage", chat_id=90, text="never")
+            return elapsed
+        finally:
+            await api.close()
+
+    with FakeTelegram(TOKEN) as fake:
+        elapsed = asyncio.run(scenario(fake))
+        assert [call["status"] for call in fake.calls_to("sendMessage", chat_id=88)] == [429, 0, 502, 200]
+        assert elapsed >= 1.0  # the retry_after was honoured
+        assert [call["status"] for call in fake.calls_to("sendMessage", chat_id=89)] == [400]
+        assert [call["status"] for call in fake.calls_to("sendMessage", chat_id=90)] == [429]
+
+
 def test_a_disabled_channel_answers_503_and_does_not_call_telegram() -> None:
     """Without TELEGRAM_TOKEN (`make serve` without Telegram): one log line, webhook and health 503."""
     from sanic import Sanic
@@ -193,12 +226,19 @@ class TelegramBot:
             self.latencies.append(time.monotonic() - started)  # the webhook answers once the bot has replied
         return reply
 
-    def sent_to(self, chat_id: int, count: int = 1, timeout: float = 30) -> List[Dict[str, Any]]:
-        """sendMessage calls to the chat, once at least `count` have arrived (the webhook answers after
-        the bot replied, so they are normally there already)."""
-        found = self.fake.wait_for(lambda: len(self.fake.calls_to("sendMessage", chat_id=chat_id)) >= count, timeout)
+    def sent_to(self, chat_id: int, count: int = 1, timeout: float = 30,
+                notices: bool = False) -> List[Dict[str, Any]]:
+        """Successful sendMessage calls to the chat, once at least `count` have arrived (answers are sent
+        in the background once the turn is saved). Without `notices`, the privacy notice after a
+        conversation's first answer is left out."""
+
+        def sent() -> List[Dict[str, Any]]:
+            return [call["params"] for call in self.fake.calls_to("sendMessage", chat_id=chat_id) if call["ok"]
+                    and (notices or not str(call["params"].get("text", "")).startswith(NOTICE_START))]
+
+        found = self.fake.wait_for(lambda: len(sent()) >= count, timeout)
         assert found, f"expected {count} sendMessage to chat {chat_id}; fake log: {self.fake.calls[-5:]}"
-        return [call["params"] for call in self.fake.calls_to("sendMessage", chat_id=chat_id)]
+        return sent()
 
 
 @pytest.fixture(scope="module")
@@ -255,7 +295,7 @@ def test_a_question_is_answered_with_its_source_the_disclaimer_and_buttons(teleg
     assert [helpful["callback_data"], not_helpful["callback_data"]] == [
         '/helpful{"rated_topic":"causes"}', '/not_helpful{"rated_topic":"causes"}']
     assert [helpful["text"], not_helpful["text"]] == list(FEEDBACK_TITLES.values())
-    assert telegram.server.tracker("1001")["slots"]["topic"] == "causes"
+    assert telegram.server.telegram_tracker(1001)["slots"]["topic"] == "causes"
 
 
 @e2e
@@ -277,14 +317,14 @@ def test_not_helpful_from_the_inline_keyboard_is_kept_and_thanked(telegram: Tele
     the conversation keeps it as the button's intent and the rated answer's topic."""
     telegram.post(telegram.updates.text(1011, "how do i massage my foot at home?"))
     [answer] = telegram.sent_to(1011)
-    topic = telegram.server.tracker("1011")["slots"]["topic"]
+    topic = telegram.server.telegram_tracker(1011)["slots"]["topic"]
     [[press]] = [row for row in answer["reply_markup"]["inline_keyboard"] if row[0]["text"] == FEEDBACK_TITLES["not_helpful"]]
     reply = telegram.post(telegram.updates.callback(1011, press["callback_data"], query_id="rate-1"))
     assert reply.status_code == 200
     assert [c["ok"] for c in fake.calls_to("answerCallbackQuery", callback_query_id="rate-1")] == [True]
     thanks = telegram.sent_to(1011, count=2)[-1]
     assert thanks["text"].startswith("Thanks") and "doctor" in thanks["text"]
-    tracker = telegram.server.tracker("1011")
+    tracker = telegram.server.telegram_tracker(1011)
     [pressed] = [e for e in tracker["events"] if e["event"] == "user" and e["parse_data"]["intent"]["name"] == "not_helpful"]
     assert [(e["entity"], e["value"]) for e in pressed["parse_data"]["entities"]] == [("rated_topic", topic)]
     assert tracker["slots"]["topic"] == "smalltalk.feedback"
@@ -299,7 +339,7 @@ def test_forged_updates_are_rejected(telegram: TelegramBot, fake: FakeTelegram, 
     assert reply.status_code == 403
     time.sleep(0.5)
     assert len(fake.calls_to("sendMessage")) == sends_before
-    events = telegram.server.tracker(str(chat))["events"]
+    events = telegram.server.telegram_tracker(chat)["events"]
     assert not [event for event in events if event["event"] == "user"]  # never reached Rasa
 
 
@@ -331,7 +371,7 @@ def test_a_too_long_message_gets_the_polite_reply_and_never_reaches_rasa(telegra
     telegram.post(telegram.updates.text(2200, "my heel hurts " * (limit // 10)))
     [message] = telegram.sent_to(2200)
     assert message["text"] == SETTINGS.get("too_long_reply", DEFAULTS["too_long_reply"]).format(limit=limit)
-    assert not [event for event in telegram.server.tracker("2200")["events"] if event["event"] == "user"]
+    assert not [event for event in telegram.server.telegram_tracker(2200)["events"] if event["event"] == "user"]
 
 
 @e2e
@@ -354,7 +394,7 @@ def test_start_greets_and_help_lists_what_the_bot_answers(telegram: TelegramBot,
     [message] = telegram.sent_to(chat)
     assert message["text"].strip()
     assert message["reply_markup"]["inline_keyboard"]  # suggested first questions
-    latest = telegram.server.tracker(str(chat))["latest_message"]
+    latest = telegram.server.telegram_tracker(chat)["latest_message"]
     assert latest["intent"]["name"] == intent
     if intent == "help":
         assert all(f"• {TOPICS[topic]['label']}" in message["text"] for topic in ("what_is", "causes", "symptoms"))
@@ -393,6 +433,114 @@ def test_getme_is_called_once_at_start_not_per_message(telegram: TelegramBot, fa
     assert len(fake.calls_to("sendMessage")) >= 10
     assert len(fake.calls_to("getMe")) == 1
     assert fake.calls.index(fake.calls_to("getMe")[0]) < fake.calls.index(fake.calls_to("sendMessage")[0])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Privacy and delivery (issue 13): each an attack tried or a failure made, and what must hold.
+
+def user_texts(tracker: Dict[str, Any]) -> List[str]:
+    return [event["text"] for event in tracker["events"] if event["event"] == "user"]
+
+
+@e2e
+def test_a_conversation_is_stored_under_a_pseudonym_never_the_chat_id(telegram: TelegramBot) -> None:
+    chat = 987_654_321
+    telegram.post(telegram.updates.text(chat, "what is gua sha?"))
+    telegram.sent_to(chat)
+    assert user_texts(telegram.server.telegram_tracker(chat)) == ["what is gua sha?"]
+    assert not user_texts(telegram.server.tracker(str(chat)))  # nothing under the chat id
+    stored = b"".join(path.read_bytes() for path in OUT.glob("conversations.db*"))
+    assert b"what is gua sha?" in stored and str(chat).encode() not in stored
+
+
+@e2e
+def test_a_rest_caller_cannot_reach_a_telegram_users_conversation(telegram: TelegramBot) -> None:
+    """Before: POST as sender "<chat id>" with input_channel telegram reset the Telegram user's conversation,
+    used up their full disclaimer and learnt their last topic with "tell me more"."""
+    chat = 6701
+    telegram.post(telegram.updates.text(chat, "what causes plantar fasciitis?"))
+    telegram.sent_to(chat)
+    before = telegram.server.telegram_tracker(chat)
+    for sender in (str(chat), telegram_sender_guess(chat)):
+        reply = requests.post(telegram.server.url + "/webhooks/rest/webhook", timeout=60,
+                              headers={"Authorization": f"Bearer {telegram.server.token}"},
+                              json={"sender": sender, "message": "tell me more", "input_channel": "telegram"})
+        assert reply.status_code in (200, 400)
+    after = telegram.server.telegram_tracker(chat)
+    assert user_texts(after) == user_texts(before) == ["what causes plantar fasciitis?"]
+    assert after["slots"] == before["slots"]
+    rest = telegram.server.tracker(str(chat))  # the REST caller only wrote into its own conversation
+    assert [e["input_channel"] for e in rest["events"] if e["event"] == "user"] == ["rest"]
+
+
+def telegram_sender_guess(chat: int) -> str:
+    """What an attacker would try if they knew the prefix: they cannot compute the hash without the secret."""
+    return f"telegram:{chat}"
+
+
+@e2e
+def test_group_chats_get_one_polite_line_and_never_reach_rasa(telegram: TelegramBot) -> None:
+    group = -100_555
+    update = telegram.updates.text(group, "/help")
+    update["message"]["chat"] = {"id": group, "type": "supergroup", "title": "Running club"}
+    assert telegram.post(update).status_code == 200
+    [line] = telegram.sent_to(group)
+    assert line["text"] == SETTINGS["group_reply"]
+    time.sleep(0.5)
+    assert len(telegram.sent_to(group, notices=True)) == 1
+    assert not telegram.server.telegram_tracker(group)["latest_message"].get("text")
+
+
+@e2e
+def test_the_first_answer_is_followed_by_the_privacy_notice_once(telegram: TelegramBot) -> None:
+    chat = 6801
+    telegram.post(telegram.updates.text(chat, "what is reflexology?"))
+    telegram.post(telegram.updates.text(chat, "what is gua sha?"))
+    sent = telegram.sent_to(chat, count=3, notices=True)
+    time.sleep(0.5)
+    texts = [message["text"] for message in telegram.sent_to(chat, notices=True)]
+    assert len(texts) == 3 and texts[1].startswith(NOTICE_START)
+    assert "30 days" in texts[1] and "/forget" in texts[1]
+    assert "From the guide:" in sent[0]["text"] and "From the guide:" in texts[2]
+
+
+@e2e
+def test_a_turn_is_kept_and_answered_when_telegram_fails_then_recovers(telegram: TelegramBot, fake: FakeTelegram) -> None:
+    """Before: a failed sendMessage raised out of Rasa, so the turn was not saved and the person got nothing."""
+    chat = 6901
+    telegram.post(telegram.updates.text(chat, "hello"))
+    telegram.sent_to(chat)
+    fake.fail_next("sendMessage", 429, "Too Many Requests: retry after 1", retry_after=1)
+    fake.fail_next("sendMessage", 0, "dropped")
+    reply = telegram.post(telegram.updates.text(chat, "what is myofascial release?"))
+    assert reply.status_code == 200
+    answer = telegram.sent_to(chat, count=2)[-1]
+    assert f"From the guide: {HEADING['techniques.myofascial_release']}" in answer["text"]
+    assert user_texts(telegram.server.telegram_tracker(chat)) == ["hello", "what is myofascial release?"]
+
+
+@e2e
+def test_a_turn_is_kept_even_when_telegram_refuses_the_answer(telegram: TelegramBot, fake: FakeTelegram) -> None:
+    chat = 6902
+    fake.fail_next("sendMessage", 403, "Forbidden: bot was blocked by the user")
+    telegram.post(telegram.updates.text(chat, "what is deep tissue massage?"))
+    assert fake.wait_for(lambda: fake.calls_to("sendMessage", chat_id=chat), timeout=10)
+    tracker = telegram.server.telegram_tracker(chat)
+    assert user_texts(tracker) == ["what is deep tissue massage?"]
+    assert [e for e in tracker["events"] if e["event"] == "bot"]
+
+
+@e2e
+def test_forget_erases_the_conversation_and_says_so(telegram: TelegramBot) -> None:
+    chat = 7101
+    telegram.post(telegram.updates.text(chat, "my heel hurts in the morning, what causes it?"))
+    telegram.sent_to(chat)
+    telegram.post(telegram.updates.text(chat, "/forget"))
+    done = telegram.sent_to(chat, count=2)[-1]
+    assert done["text"] == PRIVACY["erase"]["done"]
+    assert not user_texts(telegram.server.telegram_tracker(chat))
+    stored = b"".join(path.read_bytes() for path in OUT.glob("conversations.db*"))
+    assert b"my heel hurts in the morning" not in stored  # gone from the files too, not only the table
 
 
 def start_poller(telegram: TelegramBot, fake: FakeTelegram, secret: str, log: Path) -> subprocess.Popen:

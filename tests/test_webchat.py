@@ -261,8 +261,9 @@ def session_id(driver) -> Optional[str]:
     )
 
 
-def topic_of_last_answer(bot: BotServer, sender: str) -> str:
-    return bot.tracker(sender)["slots"]["topic"]
+def topic_of_last_answer(bot: BotServer, session: str) -> str:
+    """The topic of the last answer in a widget session's conversation (stored under a keyed hash of the id)."""
+    return bot.web_tracker(session)["slots"]["topic"]
 
 
 def assert_health_answer(answer: List[str], topic_id: str, first_in_conversation: bool) -> None:
@@ -352,7 +353,7 @@ def test_socketio_session_persists_across_connections(webchat_bot: BotServer, pa
     same, answer = socketio_conversation(webchat_bot, page_origin, session, "how does massage help plantar fasciitis?")
     assert same == session
     assert_health_answer(answer, "massage_benefits", first_in_conversation=False)  # the same conversation
-    asked = [e["text"] for e in webchat_bot.tracker(session)["events"] if e["event"] == "user"]
+    asked = [e["text"] for e in webchat_bot.web_tracker(session)["events"] if e["event"] == "user"]
     assert asked == ["what causes plantar fasciitis?", "how does massage help plantar fasciitis?"]
 
     other, _ = socketio_conversation(webchat_bot, page_origin, {"not": "an id"}, "hello")
@@ -400,7 +401,7 @@ def test_feedback_button_is_thanked_and_kept_in_the_conversation(driver, web_pag
     thanks = wait_quiet(driver, before)
     assert texts(driver, ".rw-client")[-1] == FEEDBACK_TITLES[0]
     assert thanks and thanks[0].startswith("Thanks"), thanks
-    tracker = webchat_bot.tracker(session_id(driver))
+    tracker = webchat_bot.web_tracker(session_id(driver))
     pressed = [e["parse_data"] for e in tracker["events"] if e["event"] == "user"][-1]
     assert pressed["intent"]["name"] == "helpful"
     assert [(e["entity"], e["value"]) for e in pressed["entities"]] == [("rated_topic", "causes")]
@@ -447,6 +448,30 @@ def test_reload_keeps_the_conversation(driver, web_page: str, webchat_bot: BotSe
     assert_health_answer(answer, topic_id, first_in_conversation=False)
     assert question in texts(driver, ".rw-client")
     screenshot(driver, "after-reload.png")
+
+
+# ------------------------------------------------------------------------------ erasure (issue 13, privacy.js)
+def test_delete_my_conversation_erases_it_says_so_and_starts_afresh(driver, web_page: str, webchat_bot: BotServer) -> None:
+    """The page's "Delete my conversation" control: the conversation is gone on the bot, the page says so in
+    words, and the widget starts a new conversation (a new session, the old messages no longer shown)."""
+    from selenium.webdriver.common.by import By
+
+    open_fresh_widget(driver, web_page)
+    question = "how do I massage my foot at home?"
+    ask(driver, question)
+    old_session = session_id(driver)
+    assert [e["text"] for e in webchat_bot.web_tracker(old_session)["events"] if e["event"] == "user"]
+
+    driver.find_element(By.ID, "delete-conversation").click()
+    confirmation = yaml.safe_load((PROJECT_ROOT / "data" / "privacy" / "privacy.yml").read_text())["erase"]["done"]
+    wait_for(lambda: driver.find_element(By.ID, "privacy-status").text == confirmation,
+             "the confirmation after the reload")
+    assert not [e for e in webchat_bot.web_tracker(old_session)["events"] if e["event"] == "user"]
+    open_chat(driver)
+    wait_for(lambda: session_id(driver) and session_id(driver) != old_session, "a new session")
+    assert question not in texts(driver, ".rw-client")
+    screenshot(driver, "after-erase.png")
+    assert browser_errors(driver) == []
 
 
 # --------------------------------------------------------------------------------------- accessibility

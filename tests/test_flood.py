@@ -1,0 +1,114 @@
+"""A bounded flood on loopback (issue 13): one client sends 500 messages as fast as it can while 10 others chat
+normally. Every normal message must be answered, and their p95 latency must stay close to a quiet run's.
+
+The issue's target, within 2x of the quiet p95, is measured and printed by `make bench`
+(benchmarks/bench_privacy.py). This test checks looser bounds, so that it does not flake on a busy 2-core
+machine where the load generator itself competes with the server, and it fails without the rate limits
+(the flood's 500 messages then all reach the model: none is asked to slow down, and the people's p95 over
+the run is 4-5x the quiet one).
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import List, Tuple
+
+import pytest
+
+from tests.conftest import PROJECT_ROOT
+from tests.servers import SLOW_DOWN_REPLY, BotServer
+
+pytestmark = pytest.mark.e2e
+
+SLOW_DOWN = SLOW_DOWN_REPLY
+NORMAL_USERS = 10
+NORMAL_MESSAGES = 12
+THINK_S = 1.0  # a person reads the answer before typing the next message (quickly)
+FLOOD_MESSAGES = 500
+FLOOD_CONNECTIONS = 16
+FLOOD_ADDRESS = "127.66.0.1"
+QUESTIONS = ["what causes plantar fasciitis", "what are the symptoms", "how do I massage my foot at home",
+             "what is gua sha", "is it safe", "how long until massage works", "tell me more", "thanks"]
+
+
+def p95(values: List[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
+
+
+@dataclass
+class NormalRun:
+    latencies: List[Tuple[float, float]] = field(default_factory=list)  # (sent at, seconds to answer)
+    unanswered: List[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def normal_user(bot: BotServer, run: NormalRun, number: int, tag: str) -> None:
+    sender = f"flood-{tag}-user-{number}-{uuid.uuid4().hex[:6]}"
+    for i in range(NORMAL_MESSAGES):
+        started = time.monotonic()
+        replies = bot.send(sender, QUESTIONS[i % len(QUESTIONS)], timeout=60)
+        elapsed = time.monotonic() - started
+        texts = [reply.get("text") for reply in replies]
+        with run.lock:
+            if not texts or not all(texts) or SLOW_DOWN in texts:
+                run.unanswered.append(f"{sender} #{i}: {texts}")
+            run.latencies.append((started, elapsed))
+        time.sleep(THINK_S)
+
+
+def normal_users(bot: BotServer, tag: str) -> NormalRun:
+    run = NormalRun()
+    with ThreadPoolExecutor(max_workers=NORMAL_USERS) as pool:
+        list(pool.map(lambda n: normal_user(bot, run, n, tag), range(NORMAL_USERS)))
+    return run
+
+
+def flood(bot: BotServer, outcome: dict, one_conversation: bool = False) -> None:
+    """One client (one address, its own process: tests/flood_client.py), as fast as it can: 500 messages,
+    each to a new conversation unless `one_conversation`."""
+    command = [sys.executable, "-m", "tests.flood_client", bot.url, bot.token, "--messages", str(FLOOD_MESSAGES),
+               "--connections", str(FLOOD_CONNECTIONS), "--address", FLOOD_ADDRESS,
+               *(["--one-conversation"] if one_conversation else [])]
+    result = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    outcome.update(json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+def test_a_flood_from_one_client_does_not_take_the_bot_down_for_everyone(bot, figures: List[str]) -> None:
+    quiet = normal_users(bot, "quiet")
+    outcome: dict = {}
+    flooder = threading.Thread(target=flood, args=(bot, outcome))
+    flooder.start()
+    time.sleep(1.0)  # the flooding process is up and flooding when the others start
+    flooded = normal_users(bot, "flooded")
+    flooder.join()
+
+    assert not quiet.unanswered and not flooded.unanswered, flooded.unanswered[:5]
+    # The normal messages sent while the flood ran (with a little before and after: a message sent just
+    # before the flood's end is answered during it), and the whole run.
+    window = [elapsed for sent, elapsed in flooded.latencies
+              if outcome["started"] - 0.5 <= sent <= outcome["ended"] + 0.5]
+    quiet_p95 = p95([e for _, e in quiet.latencies])
+    flood_p95, whole_p95 = p95(window or [0.0]), p95([e for _, e in flooded.latencies])
+    figures.append(
+        f"flood test: normal p95 quiet {1000 * quiet_p95:.0f} ms; with the flood {1000 * whole_p95:.0f} ms over the "
+        f"run, {1000 * flood_p95:.0f} ms for the {len(window)} normal messages during the "
+        f"{outcome['ended'] - outcome['started']:.1f} s flood ({flood_p95 / quiet_p95:.2f}x); flooder: "
+        f"{outcome['answered']:.0f} answered, {outcome['slowed']:.0f} asked to slow down, {outcome['silent']:.0f} "
+        f"without a reply")
+    assert len(window) >= 5, "the flood did not overlap the normal users"
+    assert outcome["silent"] == 0  # every flood message got an answer or the polite reply: none lost silently
+    assert outcome["answered"] + outcome["slowed"] == FLOOD_MESSAGES
+    assert outcome["slowed"] >= FLOOD_MESSAGES // 2
+    # Without the limits the flood is 500 full answers over 20-30 s and the people's p95 is 4-5x the quiet
+    # one over the whole run (docs/benchmarks.md); the few messages inside the 1-2 s flood are a small,
+    # noisy sample on a shared machine, so their bound is looser.
+    assert whole_p95 <= max(3 * quiet_p95, quiet_p95 + 0.5), (quiet_p95, whole_p95)
+    assert flood_p95 <= max(5 * quiet_p95, quiet_p95 + 1.5), (quiet_p95, flood_p95)
