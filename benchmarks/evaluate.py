@@ -42,7 +42,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from actions.knowledge import Guide, PassageRetriever  # noqa: E402
 from actions.safety import SafetyPolicy  # noqa: E402
 from actions.understanding import Reader  # noqa: E402
-from tests.servers import running_bot  # noqa: E402
+from tests.servers import SLOW_DOWN_REPLY, loopback_address, running_bot  # noqa: E402
 
 HELDOUT_DIR = PROJECT_ROOT / "tests" / "evaluation"
 REAL_DEV_FILE = PROJECT_ROOT.parent / "shared" / "eval" / "real_questions_dev.tsv"
@@ -142,7 +142,12 @@ def ask_server(model: Path, name: str, questions: List[Question], policy: Safety
         started = time.monotonic()
         for i, question in enumerate(questions):
             sender = f"eval-{name}-{i}"
-            answer = "\n".join(m.get("text") or "" for m in bot.send(sender, question.text))
+            # each question from a loopback address of its own, as each person has: one address asking 472
+            # questions in a row is what the rate limits (channels/abuse.py) are there to slow down
+            replies = bot.send(sender, question.text, source=loopback_address(sender))
+            answer = "\n".join(m.get("text") or "" for m in replies)
+            if SLOW_DOWN_REPLY in answer:  # a refused question would be scored as an answer: stop instead
+                raise RuntimeError(f"question {i} was refused by the rate limits; the figures would be wrong")
             topic = bot.tracker(sender)["slots"].get("topic")
             result.predictions.append(Prediction(question, topic, any(d in answer for d in disclaimers)))
         result.seconds = time.monotonic() - started
