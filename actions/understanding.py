@@ -172,15 +172,20 @@ def _thin(sentences: List["Span"], settings: ReadingSettings) -> bool:
 def read_question(doc: "Doc", settings: ReadingSettings) -> Tuple[List["Span"], List["Span"]]:
     """(the question, the sentences that ask) of a message.
 
-    A short message is read whole, and asks whatever it says. In a longer one, the question is the
+    A short message is read whole; it asks what its asking sentences say, or all it says when none asks.
+    In a longer one, the question is the
     sentences that ask something; when they say too little on their own ("Any ideas?"), the sentence before
     them is read too, as the context that says what "this" is. A story that asks nothing is read whole by
     the classifier, and has no sentence that asks: what it only tells (an injection, a heel spur) is not
     its question."""
     sentences = list(doc.sents) if doc.has_annotation("SENT_START") else [doc[:]]
-    if len(_words(doc[:])) <= settings.short_message_words or len(sentences) < 2:
+    if len(sentences) < 2:
         return [doc[:]], [doc[:]]
     asking = [i for i, sentence in enumerate(sentences) if is_asking(sentence, settings)]
+    if len(_words(doc[:])) <= settings.short_message_words:
+        # Read whole by the classifier; but what a short message only tells before its question ("tried
+        # insoles and a night splint, nothing works. is massage worth a try?") is not what it asks.
+        return [doc[:]], [sentences[i] for i in asking] or [doc[:]]
     if not asking:
         return [doc[:]], []
     question = list(asking)

@@ -313,6 +313,18 @@ def test_a_question_about_an_uncovered_subject_gets_the_honest_answer_naming_it(
     assert slot(events, "topic") == "out_of_scope"
 
 
+@pytest.mark.parametrize("text", [
+    "had PF about a year now, tried insoles and a night splint. nothing works. would massage be worth a go?",
+    "physio gave me orthotics and a boot, no better. Does massaging the arch actually help?",
+])
+def test_treatments_a_short_message_only_tells_about_are_not_what_it_asks(text: str) -> None:
+    """What a short message says it tried is its story; its question is about massage, which the guide covers."""
+    dispatcher = CollectingDispatcher()
+    events = run(make_tracker("ask_how_massage_helps", text, confidence=0.5), dispatcher)
+    assert slot(events, "topic") == "massage_benefits", dispatcher.messages[0]["text"][:200]
+    assert "doesn't cover" not in dispatcher.messages[0]["text"]
+
+
 def test_an_unsure_guide_need_about_an_uncovered_subject_says_so_then_what_the_guide_does_say() -> None:
     dispatcher = CollectingDispatcher()
     events = run(make_tracker("ask_how_massage_helps", "do cortisone injections work better than massage?",

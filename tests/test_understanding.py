@@ -59,6 +59,15 @@ def test_the_context_of_a_thin_question_is_read_but_does_not_ask(reader: Reader)
     assert not any(message.in_asking(t.i) for t in message.doc if t.lower_ == "cortisone")
 
 
+def test_a_short_message_asks_only_its_asking_sentence_but_is_classified_whole(reader: Reader) -> None:
+    message = reader.read("tried insoles and a night splint, nothing works. is massage worth a try?")
+    assert message.question_text.startswith("tried insoles")  # the classifier reads it whole
+    assert not any(message.in_asking(t.i) for t in message.doc if t.lower_ in ("insoles", "splint"))
+    assert any(message.in_asking(t.i) for t in message.doc if t.lower_ == "massage")
+    one = reader.read("can insoles help with heel pain")  # one sentence: all of it asks
+    assert all(one.in_asking(t.i) for t in one.doc)
+
+
 @pytest.mark.parametrize("text, word, negated", [
     ("no numbness, just heel pain", "numbness", True),
     ("i don't have any tingling", "tingling", True),
