@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from actions.content import DATA_DIR, KnowledgeError, read_yaml, string_list
-from actions.understanding import ParsedMessage, Reader, classifier_text, intent_model, matches
+from actions.understanding import ParsedMessage, Reader, classifier_text, intent_model, matches, quick_to_predict
 
 if TYPE_CHECKING:
     from spacy.matcher import PhraseMatcher
@@ -398,7 +398,8 @@ class TwoPartQuestions:
         self.splitter = re.compile("|".join(re.escape(s) for s in separators), re.IGNORECASE)
         # Short examples only: a clause is a short question, not a story.
         pairs = [(self._text(text), intent) for text, intent in examples if len(text) <= 120]
-        self.model = intent_model(c=10, min_df=1).fit([t for t, _ in pairs], [self._label(i) for _, i in pairs])
+        self.model = quick_to_predict(intent_model(c=10, min_df=1).fit([t for t, _ in pairs],
+                                                                        [self._label(i) for _, i in pairs]))
 
     def _text(self, clause: str) -> str:
         return classifier_text(self.reader.nlp(clause.lower()))

@@ -25,7 +25,7 @@ from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from actions.understanding import classifier_text, intent_model
+from actions.understanding import classifier_text, intent_model, quick_to_predict
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +75,7 @@ class TfidfIntentClassifier(IntentClassifier, GraphComponent):
         self.model = intent_model(float(self.config["C"]), self.config["class_weight"], self.config["char_ngrams"],
                                   self.config["word_ngrams"], int(self.config["min_df"]), int(self.config["max_iter"]))
         self.model.fit([self._text(e) for e in examples], [e.get(INTENT) for e in examples])
+        quick_to_predict(self.model)
         self.persist()
         return self._resource
 
@@ -111,4 +112,4 @@ class TfidfIntentClassifier(IntentClassifier, GraphComponent):
         except (ValueError, FileNotFoundError) as error:
             logger.warning("No trained intent classifier could be loaded (%s); every message will fall back", error)
             return cls(config, model_storage, resource)
-        return cls(config, model_storage, resource, model)
+        return cls(config, model_storage, resource, quick_to_predict(model))

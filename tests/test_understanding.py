@@ -139,3 +139,20 @@ def test_the_tokenizer_retrains_the_model_when_the_reading_settings_change(tmp_p
     changed = tmp_path / "reading.yml"
     changed.write_text(READING_FILE.read_text().replace("short_message_words: 30", "short_message_words: 31"))
     assert ReadingSettings.load(changed).fingerprint != before
+
+
+def test_quick_to_predict_keeps_the_probabilities_and_stores_the_weights_column_major() -> None:
+    """scikit-learn multiplies by coef_.T; stored column-major, scipy need not copy the weights per message."""
+    import numpy as np
+
+    from actions.understanding import intent_model, quick_to_predict
+
+    texts = ["what causes heel pain", "why does my heel hurt", "how do i massage my foot", "massage my arch at home",
+             "is gua sha safe", "can massage be dangerous"] * 3
+    labels = ["causes", "causes", "home", "home", "safety", "safety"] * 3
+    model = intent_model(c=10, min_df=1).fit(texts, labels)
+    before = model.predict_proba(["my heel hurts, why", "how should i massage"])
+    assert not model.steps[-1][1].coef_.T.flags["C_CONTIGUOUS"]
+    quick_to_predict(model)
+    assert model.steps[-1][1].coef_.T.flags["C_CONTIGUOUS"]
+    assert np.allclose(model.predict_proba(["my heel hurts, why", "how should i massage"]), before)
