@@ -313,6 +313,20 @@ def test_a_question_about_an_uncovered_subject_gets_the_honest_answer_naming_it(
     assert slot(events, "topic") == "out_of_scope"
 
 
+@pytest.mark.parametrize("intent, text, technique", [
+    ("ask_gua_sha", "my partner wants to scrape my heel with a gua sha stone but i bruise easily, is that safe?",
+     "techniques.gua_sha"),
+    ("ask_fascia_blasting", "thinking of buying a fascia blaster for my arch. any side effects I should know about",
+     "techniques.fascia_blasting"),
+])
+def test_is_it_safe_about_a_technique_gets_the_guides_warning_first(intent: str, text: str, technique: str) -> None:
+    dispatcher = CollectingDispatcher()
+    events = run(make_tracker(intent, text, confidence=0.8), dispatcher)
+    answer = dispatcher.messages[0]["text"]
+    assert slot(events, "topic") == "safety"
+    assert answer.index(GUIDE.get("safety").passage) < answer.index(GUIDE.get(technique).passage)
+
+
 @pytest.mark.parametrize("text", [
     "had PF about a year now, tried insoles and a night splint. nothing works. would massage be worth a go?",
     "physio gave me orthotics and a boot, no better. Does massaging the arch actually help?",
