@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -47,6 +48,19 @@ SLOW_DOWN_REPLY = with_urgent_care(_REST_SETTINGS["slow_down_reply"])
 UNAVAILABLE_REPLY = with_urgent_care(_REST_SETTINGS["unavailable_reply"])
 _sessions: Dict[str, requests.Session] = {}
 _sessions_lock = threading.Lock()
+
+
+def stop_process_group(process: subprocess.Popen, timeout: float) -> None:
+    """Stop a process started with start_new_session=True and everything it started (scripts/run.sh starts
+    two servers): SIGTERM to its group, SIGKILL after `timeout` seconds."""
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
 
 
 def free_port() -> int:

@@ -13,13 +13,11 @@ import requests
 import yaml
 
 from tests.conftest import OUTPUT_DIR
-from tests.servers import free_port, running_bot, start_action_server, wait_until
+from tests.servers import URGENT_CARE, free_port, running_bot, start_action_server, wait_until
 
 pytestmark = pytest.mark.e2e
 
 UNAVAILABLE = "can't answer right now"
-POLICY = yaml.safe_load(Path(__file__).parent.parent.joinpath("data", "safety", "policy.yml").read_text())
-URGENT_CARE = " ".join(POLICY["urgent_care_sentence"].split())
 
 
 def test_action_server_down_gets_a_polite_reply_then_recovers(trained_model: Path) -> None:

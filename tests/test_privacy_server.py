@@ -39,7 +39,8 @@ import yaml
 
 from tests.conftest import OUTPUT_DIR, PROJECT_ROOT
 from tests.fake_telegram import FakeTelegram, Updates
-from tests.servers import SLOW_DOWN_REPLY, UNAVAILABLE_REPLY, bearer, fetch_tracker, free_port, send_rest
+from tests.servers import (SLOW_DOWN_REPLY, UNAVAILABLE_REPLY, bearer, fetch_tracker, free_port, send_rest,
+                           stop_process_group)
 
 pytestmark = pytest.mark.e2e
 
@@ -142,13 +143,8 @@ class Served:
         return pid
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
+        if self.process:
+            stop_process_group(self.process, timeout=30)
 
     def send(self, sender: str, message: str, timeout: float = 30) -> List[Dict]:
         return send_rest(self.url, sender, message, timeout, token=self.token)

@@ -13,7 +13,6 @@ import os
 import pty
 import re
 import select
-import signal
 import socket
 import struct
 import subprocess
@@ -28,7 +27,7 @@ import pytest
 from actions.knowledge import Guide
 from actions.safety import SafetyPolicy
 from tests.conftest import OUTPUT_DIR, PROJECT_ROOT
-from tests.servers import free_port
+from tests.servers import free_port, stop_process_group
 
 pytestmark = pytest.mark.e2e
 logger = logging.getLogger(__name__)
@@ -96,13 +95,7 @@ class Terminal:
         return self.process.poll()
 
     def close(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
+        stop_process_group(self.process, timeout=20)
         os.close(self.master)
 
 

@@ -38,7 +38,7 @@ from rasa.utils.endpoints import EndpointConfig
 
 from stores.redis_lock_store import AtomicRedisLockStore
 from tests.conftest import OUTPUT_DIR, PROJECT_ROOT
-from tests.servers import SLOW_DOWN_REPLY, bearer, fetch_tracker, free_port, send_rest, session_from
+from tests.servers import SLOW_DOWN_REPLY, UNAVAILABLE_REPLY, bearer, fetch_tracker, free_port, send_rest, session_from
 
 pytestmark = [pytest.mark.e2e, pytest.mark.scale_out]
 
@@ -47,7 +47,6 @@ RUNTIME = OUTPUT_DIR / "scale-out"
 START_TIMEOUT_S = 900  # includes a first `apt-get install` of postgresql, redis-server and nginx
 
 CREDENTIALS = yaml.safe_load((PROJECT_ROOT / "credentials.yml").read_text())
-UNAVAILABLE_REPLY = CREDENTIALS["channels.rest.ValidatingRestInput"]["unavailable_reply"]
 SLOW_DOWN = SLOW_DOWN_REPLY
 _STACK_ENV: Dict[str, str] = {}  # the environment the stack was started with (for restart-replica)
 

@@ -28,6 +28,7 @@ from channels.telegram import (
 )
 from tests.conftest import OUTPUT_DIR, PROJECT_ROOT
 from tests.fake_telegram import FakeTelegram, Updates
+from tests.servers import URGENT_CARE
 
 e2e = pytest.mark.e2e
 
@@ -37,7 +38,6 @@ PUBLIC_URL = "https://bot.example.test" + WEBHOOK_PATH  # what the bot registers
 OUT = OUTPUT_DIR / "telegram"
 SETTINGS = yaml.safe_load((PROJECT_ROOT / "credentials.yml").read_text())["channels.telegram.TelegramInput"]
 POLICY = yaml.safe_load((PROJECT_ROOT / "data" / "safety" / "policy.yml").read_text())
-URGENT_CARE = " ".join(POLICY["urgent_care_sentence"].split())
 TOPICS = yaml.safe_load((PROJECT_ROOT / "data" / "guide" / "passages.yml").read_text())["topics"]
 HEADING = {topic_id: topic["heading"] for topic_id, topic in TOPICS.items()}
 # A suggestion button's payload asks for its topic: /choose_topic{"guide_topic": "causes.footwear"}
