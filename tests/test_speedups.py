@@ -1,20 +1,30 @@
 """The server fixes of channels/speedups.py give exactly Rasa's results and are installed once the project's
 channels are imported: the cached action-response validation accepts and rejects what Rasa's own does, with
-the same message; the remembered event classes are the ones Rasa's lookup finds."""
+the same message; the remembered event classes are the ones Rasa's lookup finds; the kept session to the
+action server sends what Rasa's own sends, over one connection, and is closed at stop."""
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+import asyncio
+from typing import Any, Dict, List, Optional, Tuple
 
+import aiohttp
 import pytest
+import rasa.core.run
+from aiohttp import web
 from jsonschema import ValidationError
 from rasa.core.actions.action import RemoteAction
 from rasa.shared.core.events import Event, UserUttered
 from rasa.shared.utils.common import all_subclasses
+from rasa.utils.endpoints import EndpointConfig
 
 import channels  # noqa: F401  (installs the speed-up)
 from channels.speedups import (
+    RASA_ENDPOINT_SESSION,
     RASA_RESOLVE_EVENT_TYPE,
     RASA_VALIDATE_ACTION_RESULT,
+    close_kept_sessions,
+    close_resources,
+    kept_session,
     resolve_event_type,
     validate_action_result,
 )
@@ -87,3 +97,70 @@ def test_events_read_back_as_rasa_reads_them() -> None:
     assert [type(event).__name__ for event in events] == [
         "UserUttered", "ActionExecuted", "SlotSet", "BotUttered", "SessionStarted"]
     assert [event.as_dict()["event"] for event in events] == [data["event"] for data in serialised]
+
+
+# -- the kept session to the action server ----------------------------------------------------------------
+
+async def _requests_through(endpoint: EndpointConfig, count: int) -> List[Tuple[Any, Dict[str, Any]]]:
+    """Send `count` requests through `endpoint` to a local server; each request's client address and
+    what the server saw of it (headers, query)."""
+    seen: List[Tuple[Any, Dict[str, Any]]] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        seen.append((request.transport.get_extra_info("peername"),
+                     {"auth": request.headers.get("Authorization"), "x": request.headers.get("X-Test"),
+                      "token": request.query.get("token"), "body": await request.json()}))
+        return web.json_response({"events": [], "responses": []})
+
+    app = web.Application()
+    app.router.add_post("/webhook", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    try:
+        endpoint.url = f"http://127.0.0.1:{port}/webhook"
+        for number in range(count):
+            assert await endpoint.request(json={"n": number}, method="post") == {"events": [], "responses": []}
+        await close_kept_sessions()
+    finally:
+        await runner.cleanup()
+    return seen
+
+
+def test_the_kept_session_is_installed() -> None:
+    assert EndpointConfig.session is kept_session
+    assert rasa.core.run.close_resources is close_resources
+
+
+def test_requests_reuse_one_connection_with_rasas_headers_and_token() -> None:
+    endpoint = EndpointConfig("http://unused", token="secret", headers={"X-Test": "yes"},
+                              basic_auth={"username": "u", "password": "p"})
+    seen = asyncio.run(_requests_through(endpoint, 3))
+    assert len({address for address, _ in seen}) == 1  # one TCP connection for the three requests
+    expected_auth = aiohttp.BasicAuth("u", "p").encode()
+    assert [what for _, what in seen] == [
+        {"auth": expected_auth, "x": "yes", "token": "secret", "body": {"n": n}} for n in range(3)]
+
+
+def test_rasas_own_session_opens_a_connection_per_request() -> None:
+    """The cost the kept session removes (and proof that the test above can tell the two apart)."""
+    endpoint = EndpointConfig("http://unused")
+    EndpointConfig.session = RASA_ENDPOINT_SESSION
+    try:
+        seen = asyncio.run(_requests_through(endpoint, 3))
+    finally:
+        EndpointConfig.session = kept_session
+    assert len({address for address, _ in seen}) == 3
+
+
+def test_kept_sessions_are_closed_at_stop() -> None:
+    async def scenario() -> Tuple[bool, bool]:
+        session = kept_session(EndpointConfig("http://127.0.0.1:9/webhook")).session
+        await close_kept_sessions()
+        fresh = kept_session(EndpointConfig("http://127.0.0.1:9/webhook")).session
+        await close_resources(type("App", (), {"ctx": object()})(), asyncio.get_running_loop())
+        return session.closed, fresh.closed
+
+    assert asyncio.run(scenario()) == (True, True)
