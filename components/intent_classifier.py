@@ -56,7 +56,8 @@ class TfidfIntentClassifier(IntentClassifier, GraphComponent):
         self.config = {**self.get_default_config(), **config}
         self._model_storage = model_storage
         self._resource = resource
-        self.model = model
+        self.model = model  # the fitted scikit-learn pipeline, as stored
+        self.predictor = quick_to_predict(model) if model is not None else None
 
     @classmethod
     def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
@@ -75,15 +76,15 @@ class TfidfIntentClassifier(IntentClassifier, GraphComponent):
         self.model = intent_model(float(self.config["C"]), self.config["class_weight"], self.config["char_ngrams"],
                                   self.config["word_ngrams"], int(self.config["min_df"]), int(self.config["max_iter"]))
         self.model.fit([self._text(e) for e in examples], [e.get(INTENT) for e in examples])
-        quick_to_predict(self.model)
+        self.predictor = quick_to_predict(self.model)
         self.persist()
         return self._resource
 
     def process(self, messages: List[Message]) -> List[Message]:
-        if self.model is None or not messages:
+        if self.predictor is None or not messages:
             return messages
-        probabilities = self.model.predict_proba([self._text(m) for m in messages])
-        classes = list(self.model.classes_)
+        probabilities = self.predictor.predict_proba([self._text(m) for m in messages])
+        classes = list(self.predictor.classes_)
         for message, row in zip(messages, probabilities):
             ranking = sorted(({"name": name, "confidence": float(p)} for name, p in zip(classes, row)),
                              key=lambda r: -r["confidence"])
@@ -112,4 +113,4 @@ class TfidfIntentClassifier(IntentClassifier, GraphComponent):
         except (ValueError, FileNotFoundError) as error:
             logger.warning("No trained intent classifier could be loaded (%s); every message will fall back", error)
             return cls(config, model_storage, resource)
-        return cls(config, model_storage, resource, quick_to_predict(model))
+        return cls(config, model_storage, resource, model)

@@ -142,7 +142,9 @@ def test_the_tokenizer_retrains_the_model_when_the_reading_settings_change(tmp_p
 
 
 def test_quick_to_predict_keeps_the_probabilities_and_stores_the_weights_column_major() -> None:
-    """scikit-learn multiplies by coef_.T; stored column-major, scipy need not copy the weights per message."""
+    """scikit-learn multiplies by coef_.T; stored column-major, scipy need not copy the weights per message.
+    The quick predictor's own arithmetic gives scikit-learn's probabilities, also for a text with no known
+    n-gram and for an empty one."""
     import numpy as np
 
     from actions.understanding import intent_model, quick_to_predict
@@ -151,8 +153,27 @@ def test_quick_to_predict_keeps_the_probabilities_and_stores_the_weights_column_
              "is gua sha safe", "can massage be dangerous"] * 3
     labels = ["causes", "causes", "home", "home", "safety", "safety"] * 3
     model = intent_model(c=10, min_df=1).fit(texts, labels)
-    before = model.predict_proba(["my heel hurts, why", "how should i massage"])
+    asked = ["my heel hurts, why", "how should i massage", "heel heel heel pain pain", "zzz qqq", "", "Gua-Sha SAFE?"]
+    before = model.predict_proba(asked)
     assert not model.steps[-1][1].coef_.T.flags["C_CONTIGUOUS"]
-    quick_to_predict(model)
+    predictor = quick_to_predict(model)
     assert model.steps[-1][1].coef_.T.flags["C_CONTIGUOUS"]
-    assert np.allclose(model.predict_proba(["my heel hurts, why", "how should i massage"]), before)
+    assert predictor._parts, "the quick arithmetic is used for intent_model's shape"
+    assert list(predictor.classes_) == list(model.classes_)
+    assert np.allclose(predictor.predict_proba(asked), before, rtol=0, atol=1e-12)
+    assert np.allclose(model.predict_proba(asked), before)
+    assert predictor.predict_proba([]).shape == (0, 3)
+
+
+def test_quick_to_predict_leaves_other_shapes_to_scikit_learn() -> None:
+    """Two classes: scikit-learn's regression is a sigmoid, not a softmax; the predictor does not guess."""
+    import numpy as np
+
+    from actions.understanding import intent_model, quick_to_predict
+
+    texts, labels = ["what causes heel pain", "why does my heel hurt", "how do i massage", "massage at home"] * 2, \
+        ["causes", "causes", "home", "home"] * 2
+    model = intent_model(c=10, min_df=1).fit(texts, labels)
+    predictor = quick_to_predict(model)
+    assert not predictor._parts
+    assert np.allclose(predictor.predict_proba(["heel pain why"]), model.predict_proba(["heel pain why"]))
