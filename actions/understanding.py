@@ -250,6 +250,7 @@ class ParsedMessage:
     asking: Tuple["Span", ...]
     negated: FrozenSet[int]
     entities: Tuple[Entity, ...]
+    asks_nothing: bool = False  # no sentence asks: the person only tells (a story, a complaint, thanks)
 
     @property
     def question_text(self) -> str:
@@ -304,7 +305,9 @@ class Reader:
                    any(span.start <= ent.start < span.end for span in question), ent.start in negated)
             for ent in doc.ents
         )
-        return ParsedMessage(text, doc, tuple(question), tuple(asking), negated, entities)
+        sentences = list(doc.sents) if doc.has_annotation("SENT_START") else [doc[:]]
+        asks_nothing = bool(len(doc)) and not any(is_asking(sentence, self.settings) for sentence in sentences)
+        return ParsedMessage(text, doc, tuple(question), tuple(asking), negated, entities, asks_nothing)
 
     def matcher(self, phrases_by_key: Mapping[str, Iterable[str]]) -> "PhraseMatcher":
         """A matcher that finds each key's phrases by lemma ("injections" matches "injection")."""

@@ -177,3 +177,13 @@ def test_quick_to_predict_leaves_other_shapes_to_scikit_learn() -> None:
     predictor = quick_to_predict(model)
     assert not predictor._parts
     assert np.allclose(predictor.predict_proba(["heel pain why"]), model.predict_proba(["heel pain why"]))
+
+@pytest.mark.parametrize("text, asks_nothing", [
+    ("six months of this. my heel is killing me every morning. so fed up.", True),
+    ("thanks, that helped a lot", True),
+    ("my heel is killing me. any tips?", False),
+    ("been doing the calf massage for weeks. does it take long to work", False),
+    ("", False),
+])
+def test_a_message_that_only_tells_asks_nothing(reader, text: str, asks_nothing: bool) -> None:
+    assert reader.read(text).asks_nothing is asks_nothing
