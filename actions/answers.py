@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from actions.contact import CONTACT_INTENT, Contact
-from actions.content import DATA_DIR, KnowledgeError, read_yaml
+from actions.content import DATA_DIR, KnowledgeError, read_yaml, string_list
 from actions.feedback import RATINGS, Feedback
 from actions.knowledge import (
     CHOOSE_TOPIC_INTENT, TOPIC_ENTITY, Guide, Need, Needs, PassageRetriever, Scope, Suggestions, Topic,
@@ -42,6 +42,10 @@ class AnsweringSettings:
     did_you_mean_title: str
     did_you_mean_max_confidence: float
     did_you_mean_min_ratio: float
+    story_preface: str = ""
+    story_min_confidence: float = 1.0
+    story_default_need: str = ""
+    story_about: Tuple[Tuple[str, str], ...] = ()  # (entity label, value)
 
     @classmethod
     def load(cls, path: Path = ANSWERING_FILE) -> "AnsweringSettings":
@@ -61,8 +65,20 @@ class AnsweringSettings:
         numbers = {k: did_you_mean.get(k) for k in ("max_confidence", "min_ratio")}
         if not all(isinstance(v, (int, float)) and 0 <= v <= 1 for v in numbers.values()):
             raise KnowledgeError(f"{path}: did_you_mean.max_confidence and min_ratio must be numbers from 0 to 1")
+        story = data.get("story")
+        if not isinstance(story, dict) or not isinstance(story.get("preface"), str) or "{topic}" not in story["preface"]:
+            raise KnowledgeError(f"{path}: 'story.preface' is missing or has no {{topic}}")
+        floor, default_need, about = story.get("min_confidence"), story.get("default_need"), story.get("about")
+        if not isinstance(floor, (int, float)) or not 0 <= floor <= 1:
+            raise KnowledgeError(f"{path}: story.min_confidence must be a number from 0 to 1")
+        if not isinstance(default_need, str) or not default_need:
+            raise KnowledgeError(f"{path}: story.default_need must name a need of data/guide/needs.yml")
+        if not isinstance(about, dict) or not about:
+            raise KnowledgeError(f"{path}: story.about must map entity labels to values")
+        pairs = tuple((str(label), str(value)) for label, values in about.items() for value in string_list(values, f"{path}: story.about.{label}"))
         return cls(" ".join(texts["partial_answer"].split()), " ".join(texts["not_covered_line"].split()),
-                   texts["did_you_mean.title"].strip(), float(numbers["max_confidence"]), float(numbers["min_ratio"]))
+                   texts["did_you_mean.title"].strip(), float(numbers["max_confidence"]), float(numbers["min_ratio"]),
+                   " ".join(story["preface"].split()), float(floor), default_need, pairs)
 
 
 def listed(names: Sequence[str]) -> str:
@@ -112,9 +128,14 @@ class Answerer:
         triage = Triage.load(reader, policy=policy)
         contact = Contact.load(reader, triage.levels)
         answer_topics = [*guide.topics, OUT_OF_SCOPE, *(f"{RED_FLAG}.{level}" for level in triage.levels)]
+        settings = AnsweringSettings.load()
+        default_need = needs.get(settings.story_default_need)
+        if default_need is None or not default_need.covered:
+            raise KnowledgeError(f"{ANSWERING_FILE}: story.default_need {settings.story_default_need!r} is not a "
+                                 "need the guide answers (data/guide/needs.yml)")
         return cls(reader, guide, needs, Scope.load(reader), PassageRetriever.load(guide, reader),
                    TwoPartQuestions.load(needs, reader), Suggestions.load(guide), policy, triage,
-                   AnsweringSettings.load(), contact, Feedback.load(answer_topics, contact.clinic))
+                   settings, contact, Feedback.load(answer_topics, contact.clinic))
 
     # -- the reply ----------------------------------------------------------------------------------
 
@@ -171,6 +192,8 @@ class Answerer:
         uncovered = self.scope.uncovered(message)
         need = self.needs.get(intent)
         if need is None:
+            if intent == "nlu_fallback" and not uncovered and self._tells_of_heel_pain(message):
+                return self._story_answer(understood, message)
             if intent == "nlu_fallback" and not uncovered:
                 found = self.retriever.best(message)
                 if found:
@@ -196,6 +219,31 @@ class Answerer:
         afterwords = [self.settings.not_covered_line.format(subjects=listed(uncovered))] if uncovered else []
         return Reply(topic=answer.topic, passages=topics + extra, notices=notices, afterwords=afterwords,
                      did_you_mean=self._did_you_mean(understood, answer.topic, message))
+
+    def _tells_of_heel_pain(self, message: ParsedMessage) -> bool:
+        """A message that asks nothing and names the person's heel or foot (answering.yml, story.about)."""
+        return message.asks_nothing and any(
+            (entity.label, entity.value) in self.settings.story_about for entity in message.entities if not entity.negated)
+
+    def _story_answer(self, understood: Understood, message: ParsedMessage) -> Reply:
+        """A story that asks nothing, the classifier unsure of every need: the likeliest need's answer (at
+        least story.min_confidence), else the default need's (what helps), said to be a guess, with the next
+        likeliest need as a button. A need the guide does not cover gets its honest answer."""
+        ranked = [(self.needs.get(name), confidence) for name, confidence in understood.ranking
+                  if self.needs.get(name) is not None]
+        likely = [need for need, confidence in ranked if confidence >= self.settings.story_min_confidence]
+        need = likely[0] if likely else self.needs.get(self.settings.story_default_need)
+        if not need.covered:
+            return self.not_covered_reply(need, [])
+        answer = self.needs.answer(need, message)
+        topics = [self.guide.get(t) for t in answer.topics]
+        other = next((n for n, _ in ranked if n is not need and n.covered), None)
+        other_topic = self.needs.answer(other, message).topic if other else None
+        did_you_mean = (self.guide.get(other_topic) if other_topic and not self.guide.related(other_topic, answer.topic)
+                        else None)
+        logger.info("A story that asks nothing: answered with need %s (classifier unsure)", need.intent)
+        return Reply(topic=answer.topic, passages=topics, did_you_mean=did_you_mean,
+                     preface=self.settings.story_preface.format(topic=topics[0].label.lower()))
 
     def _with_policy(self, reply: Reply, message: ParsedMessage, persistent: bool) -> Reply:
         """The safety policy's notices around a health answer: no diagnosis, cautions, long-lasting pain."""

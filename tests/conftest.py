@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
 from rasa_sdk import Tracker
@@ -21,13 +21,18 @@ def make_tracker(
     slots: Optional[Dict[str, Any]] = None,
     entities: Optional[List[Dict[str, Any]]] = None,
     confidence: float = 0.95,
+    ranking: Optional[List[Tuple[str, float]]] = None,
 ) -> Tracker:
-    """A tracker whose latest user message has this intent, as the Rasa server would send it."""
+    """A tracker whose latest user message has this intent (and `ranking`, the classifier's other
+    intents, after it), as the Rasa server would send it."""
     latest = {
         "text": text,
         "intent": {"name": intent, "confidence": confidence} if intent else {},
         "entities": entities or [],
     }
+    if ranking is not None:
+        latest["intent_ranking"] = [{"name": intent, "confidence": confidence}] * bool(intent) + [
+            {"name": name, "confidence": p} for name, p in ranking]
     return Tracker(
         sender_id="test-user",
         slots=slots or {},

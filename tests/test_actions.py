@@ -393,3 +393,50 @@ def test_long_lasting_pain_gets_a_line_advising_an_assessment() -> None:
     assert message.index(GUIDE.get("recovery_outlook").passage) < message.index(POLICY.persistent_text)
     assert message.endswith(POLICY.full_disclaimer)
     assert slot(events, "topic") == "recovery_outlook"
+
+
+# -- a story that asks nothing, the classifier unsure (data/guide/answering.yml, story) --------------------
+
+STORY = ("six months of this now. every morning the first steps really hurt and by the evening my heel aches "
+         "again. i'm so fed up with it.")
+STORY_PREFACE = ANSWERER.settings.story_preface.split("{topic}")[0]
+
+
+def story_reply(text: str, ranking: List[Any]) -> tuple:
+    dispatcher = CollectingDispatcher()
+    events = run(make_tracker("nlu_fallback", text=text, confidence=0.25, ranking=ranking), dispatcher)
+    return dispatcher.messages[0], slot(events, "topic")
+
+
+def test_a_story_that_asks_nothing_gets_the_likeliest_need_said_to_be_a_guess_with_the_next_as_a_button() -> None:
+    message, topic = story_reply(STORY, [("ask_prognosis", 0.22), ("ask_causes", 0.12), ("greet", 0.05)])
+    expected = NEEDS.answer(NEEDS.get("ask_prognosis"), ANSWERER.reader.read(STORY)).topic
+    assert topic == expected
+    assert message["text"].startswith(STORY_PREFACE)
+    assert GUIDE.get(expected).passage in message["text"]
+    assert message["text"].endswith(POLICY.full_disclaimer)
+    assert any(GUIDE.get("causes").label in b["title"] for b in message["buttons"])
+
+
+def test_a_story_the_classifier_rates_every_need_low_for_gets_what_helps() -> None:
+    message, topic = story_reply(STORY, [("ask_prognosis", 0.1), ("ask_causes", 0.08)])
+    relief = NEEDS.answer(NEEDS.get(ANSWERER.settings.story_default_need), ANSWERER.reader.read(STORY))
+    assert topic == relief.topic
+    assert message["text"].startswith(STORY_PREFACE)
+
+
+@pytest.mark.parametrize("text", [
+    "what a week. work is mad busy and my manager is on my case all the time.",  # not about the heel or foot
+    "no heel pain or anything like that, i just sit at a desk all day.",  # the heel is denied
+    "my heel hurts every morning. who won the football last night?",  # it asks something else
+])
+def test_only_a_story_of_heel_pain_that_asks_nothing_is_answered_so(text: str) -> None:
+    message, topic = story_reply(text, [("ask_prognosis", 0.22), ("ask_causes", 0.12)])
+    assert not (message.get("text") or "").startswith(STORY_PREFACE)
+
+
+def test_a_story_whose_likeliest_need_the_guide_does_not_cover_is_told_so() -> None:
+    message, topic = story_reply("my heel has been bad for a year, i've done physio and night splints.",
+                                 [("ask_other_treatments", 0.24), ("ask_prognosis", 0.2)])
+    assert topic == "out_of_scope"
+    assert not (message.get("text") or "").startswith(STORY_PREFACE)
