@@ -6,7 +6,10 @@ Rasa's results, only without repeating work whose answer never changes.
 - Rasa 3.6 checks every action-server response against its JSON schema with `jsonschema.validate`, which
   first re-checks the (large) events schema itself against the JSON-Schema meta-schema on every call: about
   half of the server's CPU time per message. The schema is now checked once and one validator is reused;
-  invalid responses raise the same ValidationError with the same message.
+  invalid responses raise the same ValidationError with the same message. Each event is then checked
+  against the one alternative of the schema's `oneOf` that names its `event` type, instead of against
+  all 23 (0.8 ms a message); a response this check does not find valid goes through the whole schema, so
+  the verdicts and messages stay Rasa's.
 - `Event.resolve_by_type` finds an event's class by walking all subclasses of `Event` (with an
   `inspect.isabstract` check each) for every event it reads: each tracker load from the tracker store and
   each action response. That was 8% of the CPU time per message. Classes found are now remembered by
@@ -23,6 +26,7 @@ Rasa's results, only without repeating work whose answer never changes.
 from __future__ import annotations
 
 import asyncio
+import copy
 import functools
 import logging
 from typing import Any, Dict, Optional, Text, Tuple, Type
@@ -58,8 +62,43 @@ def action_response_validator() -> Any:
     return validator_class(schema)
 
 
+@functools.lru_cache(maxsize=1)
+def event_type_validators() -> Optional[Tuple[Any, Dict[Text, Any]]]:
+    """(a validator of the response with any event object accepted, a validator per event type), when each
+    alternative of the events' `oneOf` names an `event` constant of its own (so that an event can match
+    no alternative but its own); else None."""
+    schema = RemoteAction.action_response_format_spec()
+    items = schema.get("properties", {}).get("events", {}).get("items", {})
+    alternatives = items.get("oneOf") or []
+    types = [a.get("properties", {}).get("event", {}).get("const") for a in alternatives]
+    if not alternatives or None in types or len(set(types)) != len(types):
+        return None
+    common = {key: value for key, value in items.items() if key != "oneOf"}
+    outer = copy.deepcopy(schema)
+    outer["properties"]["events"]["items"] = common
+    validator_class = jsonschema.validators.validator_for(schema)
+    return validator_class(outer), {t: validator_class({"allOf": [common, a]}) for t, a in zip(types, alternatives)}
+
+
+def surely_valid(result: Any) -> bool:
+    """Whether the response is valid by the per-event-type check (False: not known, check it whole)."""
+    validators = event_type_validators()
+    if validators is None:
+        return False
+    outer, by_type = validators
+    if not outer.is_valid(result):
+        return False
+    for event in result.get("events") or ():
+        validator = by_type.get(event.get("event"))
+        if validator is None or not validator.is_valid(event):
+            return False
+    return True
+
+
 def validate_action_result(self: RemoteAction, result: Dict[Text, Any]) -> bool:
-    """Rasa's RemoteAction._validate_action_result, with the validator built once."""
+    """Rasa's RemoteAction._validate_action_result, with the validators built once."""
+    if surely_valid(result):
+        return True
     error = jsonschema.exceptions.best_match(action_response_validator().iter_errors(result))
     if error is None:
         return True
