@@ -46,6 +46,8 @@ class AnsweringSettings:
     story_min_confidence: float = 1.0
     story_default_need: str = ""
     story_about: Tuple[Tuple[str, str], ...] = ()  # (entity label, value)
+    story_smalltalk_max_confidence: float = 0.0
+    story_smalltalk_min_words: int = 0
 
     @classmethod
     def load(cls, path: Path = ANSWERING_FILE) -> "AnsweringSettings":
@@ -69,8 +71,11 @@ class AnsweringSettings:
         if not isinstance(story, dict) or not isinstance(story.get("preface"), str) or "{topic}" not in story["preface"]:
             raise KnowledgeError(f"{path}: 'story.preface' is missing or has no {{topic}}")
         floor, default_need, about = story.get("min_confidence"), story.get("default_need"), story.get("about")
-        if not isinstance(floor, (int, float)) or not 0 <= floor <= 1:
-            raise KnowledgeError(f"{path}: story.min_confidence must be a number from 0 to 1")
+        smalltalk, min_words = story.get("smalltalk_max_confidence"), story.get("smalltalk_min_words")
+        if not isinstance(min_words, int) or isinstance(min_words, bool) or min_words < 1:
+            raise KnowledgeError(f"{path}: story.smalltalk_min_words must be a whole number of at least 1")
+        if not all(isinstance(v, (int, float)) and 0 <= v <= 1 for v in (floor, smalltalk)):
+            raise KnowledgeError(f"{path}: story.min_confidence and smalltalk_max_confidence must be numbers from 0 to 1")
         if not isinstance(default_need, str) or not default_need:
             raise KnowledgeError(f"{path}: story.default_need must name a need of data/guide/needs.yml")
         if not isinstance(about, dict) or not about:
@@ -78,7 +83,7 @@ class AnsweringSettings:
         pairs = tuple((str(label), str(value)) for label, values in about.items() for value in string_list(values, f"{path}: story.about.{label}"))
         return cls(" ".join(texts["partial_answer"].split()), " ".join(texts["not_covered_line"].split()),
                    texts["did_you_mean.title"].strip(), float(numbers["max_confidence"]), float(numbers["min_ratio"]),
-                   " ".join(story["preface"].split()), float(floor), default_need, pairs)
+                   " ".join(story["preface"].split()), float(floor), default_need, pairs, float(smalltalk), min_words)
 
 
 def listed(names: Sequence[str]) -> str:
@@ -163,6 +168,8 @@ class Answerer:
         contact_too = self.contact.wanted(intent, understood.confidence, message)
         if contact_too and not self._surely_a_need(understood):
             return self.contact.reply()
+        if intent in SMALLTALK_INTENTS and self._weak_smalltalk_in_a_story(understood, message):
+            return self._with_policy(self._story_answer(understood, message), message, triage.persistent)
         if intent in SMALLTALK_INTENTS:
             values = {"topics": self.topics_menu()} if intent == "help" else {}
             return Reply(topic=SMALLTALK, response=f"utter_{intent}", response_values=values)
@@ -220,10 +227,20 @@ class Answerer:
         return Reply(topic=answer.topic, passages=topics + extra, notices=notices, afterwords=afterwords,
                      did_you_mean=self._did_you_mean(understood, answer.topic, message))
 
+    def _names_heel_or_foot(self, message: ParsedMessage) -> bool:
+        """Whether the message names the person's heel or foot, not denied (answering.yml, story.about)."""
+        return any((entity.label, entity.value) in self.settings.story_about
+                   for entity in message.entities if not entity.negated)
+
     def _tells_of_heel_pain(self, message: ParsedMessage) -> bool:
-        """A message that asks nothing and names the person's heel or foot (answering.yml, story.about)."""
-        return message.asks_nothing and any(
-            (entity.label, entity.value) in self.settings.story_about for entity in message.entities if not entity.negated)
+        """A message that asks nothing and names the person's heel or foot."""
+        return message.asks_nothing and self._names_heel_or_foot(message)
+
+    def _weak_smalltalk_in_a_story(self, understood: Understood, message: ParsedMessage) -> bool:
+        """A long message about the heel or foot that the classifier only weakly takes for smalltalk ("...
+        thanks in advance", "hi all"): a story, answered as one (story.smalltalk_max_confidence)."""
+        return (understood.intent != "help" and understood.confidence < self.settings.story_smalltalk_max_confidence
+                and message.words >= self.settings.story_smalltalk_min_words and self._names_heel_or_foot(message))
 
     def _story_answer(self, understood: Understood, message: ParsedMessage) -> Reply:
         """A story that asks nothing, the classifier unsure of every need: the likeliest need's answer (at

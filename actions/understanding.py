@@ -258,6 +258,11 @@ class ParsedMessage:
         return " ".join(span.text.strip() for span in self.question)
 
     @property
+    def words(self) -> int:
+        """How many words the message has."""
+        return sum(1 for token in self.doc if token.is_alpha)
+
+    @property
     def is_story(self) -> bool:
         """Whether the question is only part of the message."""
         return len(self.question) != 1 or len(self.question[0]) != len(self.doc)

@@ -440,3 +440,24 @@ def test_a_story_whose_likeliest_need_the_guide_does_not_cover_is_told_so() -> N
                                  [("ask_other_treatments", 0.24), ("ask_prognosis", 0.2)])
     assert topic == "out_of_scope"
     assert not (message.get("text") or "").startswith(STORY_PREFACE)
+
+
+def test_a_heel_story_the_classifier_weakly_takes_for_thanks_is_answered_as_a_story() -> None:
+    text = ("hi all, new here. my heel has been sore for about two months, worst in the mornings, "
+            "i'm a hairdresser so on my feet all day. thanks in advance")
+    dispatcher = CollectingDispatcher()
+    events = run(make_tracker("thanks", text=text, confidence=0.45, ranking=[("ask_relief", 0.2)]), dispatcher)
+    assert dispatcher.messages[0]["text"].startswith(STORY_PREFACE)
+    assert slot(events, "topic") == NEEDS.answer(NEEDS.get("ask_relief"), ANSWERER.reader.read(text)).topic
+
+
+@pytest.mark.parametrize("text, confidence", [
+    ("thanks for that. my heel is a bit better today after the massage, will keep going with it", 0.98),  # sure
+    ("hi all, new here. work has been mad this week and my manager is on my case, thanks in advance", 0.45),  # no heel
+    ("thanks, my heel feels better", 0.45),  # short
+])
+def test_thanks_stay_thanks_when_sure_short_or_not_about_the_heel(text: str, confidence: float) -> None:
+    dispatcher = CollectingDispatcher()
+    events = run(make_tracker("thanks", text=text, confidence=confidence, ranking=[("ask_relief", 0.2)]), dispatcher)
+    assert dispatcher.messages[0]["response"] == "utter_thanks"
+    assert slot(events, "topic") == "smalltalk"
