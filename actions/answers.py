@@ -260,7 +260,7 @@ class Answerer:
                         else None)
         logger.info("A story that asks nothing: answered with need %s (classifier unsure)", need.intent)
         return Reply(topic=answer.topic, passages=topics, did_you_mean=did_you_mean,
-                     preface=self.settings.story_preface.format(topic=topics[0].label.lower()))
+                     preface=self.settings.story_preface.format(topic=topics[0].label))
 
     def _with_policy(self, reply: Reply, message: ParsedMessage, persistent: bool) -> Reply:
         """The safety policy's notices around a health answer: no diagnosis, cautions, long-lasting pain."""
