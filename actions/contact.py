@@ -21,7 +21,7 @@ from urllib.parse import urlparse
 from actions.content import DATA_DIR, KnowledgeError, read_yaml, string_list
 from actions.replies import Reply
 from actions.safety import POLICY_FILE
-from actions.understanding import ParsedMessage, Reader, ReadingSettings, is_asking, matches
+from actions.understanding import ParsedMessage, Reader, ReadingSettings, matches
 
 logger = logging.getLogger(__name__)
 
@@ -172,7 +172,7 @@ class Contact:
         for phrases: "after a few of those appointments it got better" tells, it does not ask."""
         doc = message.doc
         sentences = list(doc.sents) if doc.has_annotation("SENT_START") else [doc[:]]
-        asking = [s for s in sentences if message.in_question(s.start) and is_asking(s, self.settings)]
+        asking = [] if message.asks_nothing else list(message.asking)  # as read once (actions/understanding.py)
         if not asking and len(sentences) > self.bare_phrase_max_sentences:
             return False
         spans = asking or list(message.question)
