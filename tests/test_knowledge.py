@@ -295,3 +295,13 @@ def test_no_uncovered_phrase_is_a_topic_the_guide_covers(reader: Reader) -> None
     scope = Scope.load(reader)
     guide_text = " ".join(GUIDE_TEXT_FILE.read_text(encoding="utf-8").lower().split())
     assert scope.uncovered(reader.read(guide_text)) == []
+
+
+@pytest.mark.parametrize("text", [
+    "is an exercise bike ok with pf or should i use the elliptical instead",
+    "my gym has a rowing machine and a cross trainer, which one is easier on plantar fasciitis?",
+    "would a spin class be too much for my heel",
+])
+def test_which_machine_or_class_to_train_on_is_not_covered(reader: Reader, text: str) -> None:
+    """The guide says nothing about which exercise to do instead (LABELING.md: exercise plans)."""
+    assert Scope.load(reader).uncovered(reader.read(text)) == ["which exercise or training to do instead to keep fit"]
