@@ -76,6 +76,8 @@ def test_a_short_message_asks_only_its_asking_sentence_but_is_classified_whole(r
     ("no swelling, but my toes are numb", "numb", False),
     ("it doesn't help that my toes are numb", "numb", False),
     ("my toes are numb", "numb", False),
+    ("i never knew why my feet hurt", "feet", False),  # "why" opens a clause of its own
+    ("i never had sore feet", "feet", True),
 ])
 def test_negation_reaches_across_its_clause_and_lists(reader: Reader, text: str, word: str, negated: bool) -> None:
     message = reader.read(text)
