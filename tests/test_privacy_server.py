@@ -218,6 +218,7 @@ def test_every_answered_message_survives_a_kill_9(served: Served, figures: List[
     got an answer must be in its tracker, once, in order; one that was in flight may or may not be."""
     senders = [f"crash-{n}-{uuid.uuid4().hex[:6]}" for n in range(20)]
     answered: Dict[str, List[str]] = {sender: [] for sender in senders}
+    refused: Dict[str, List[str]] = {sender: [] for sender in senders}  # "slow down", "can't answer right now"
     stop = threading.Event()
 
     def chat(sender: str) -> None:
@@ -229,8 +230,11 @@ def test_every_answered_message_survives_a_kill_9(served: Served, figures: List[
                 replies = send_rest(served.url, sender, text, timeout=10, token=served.token)
             except requests.RequestException:
                 return  # the server is gone
-            if replies and all(reply.get("text") for reply in replies) and \
-                    SLOW_DOWN_REPLY not in [r.get("text") for r in replies]:
+            # "slow down" and "can't answer right now" (e.g. the database did not answer in time on a busy
+            # machine) are not answers: such a turn may or may not have been saved
+            if {SLOW_DOWN_REPLY, UNAVAILABLE_REPLY} & {r.get("text") for r in replies}:
+                refused[sender].append(text)
+            elif replies and all(reply.get("text") for reply in replies):
                 answered[sender].append(text)
             time.sleep(0.2)
 
@@ -250,12 +254,15 @@ def test_every_answered_message_survives_a_kill_9(served: Served, figures: List[
     extra = 0
     for sender in senders:
         stored = [e["text"] for e in served.tracker(sender)["events"] if e["event"] == "user"]
-        assert stored[:len(answered[sender])] == answered[sender], sender  # all answered, in order
+        kept = [text for text in stored if text not in refused[sender]]
+        assert kept[:len(answered[sender])] == answered[sender], sender  # all answered, in order
         assert len(stored) == len(set(stored)), sender  # each once
-        assert len(stored) - len(answered[sender]) <= 1, sender  # at most the one in flight
-        extra += len(stored) - len(answered[sender])
+        assert len(kept) - len(answered[sender]) <= 1, sender  # at most the one in flight
+        extra += len(kept) - len(answered[sender])
+    refusals = sum(map(len, refused.values()))
     figures.append(f"crash (kill -9, SQLite): {total} answered messages of 20 senders all in their trackers after "
-                   f"the restart, once, in order; {extra} in-flight messages also kept")
+                   f"the restart, once, in order; {extra} in-flight messages also kept; {refusals} refused "
+                   "(slow down / can't answer right now) not counted")
 
 
 # -------------------------------------------------------------------------------------- logs, every path
