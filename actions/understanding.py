@@ -169,8 +169,8 @@ def _thin(sentences: List["Span"], settings: ReadingSettings) -> bool:
     return any(subjectless(t) for t in tokens) and len(subject) < settings.min_subject_words
 
 
-def read_question(doc: "Doc", settings: ReadingSettings) -> Tuple[List["Span"], List["Span"]]:
-    """(the question, the sentences that ask) of a message.
+def read_question(doc: "Doc", settings: ReadingSettings) -> Tuple[List["Span"], List["Span"], bool]:
+    """(the question, the sentences that ask, whether no sentence asks) of a message.
 
     A short message is read whole; it asks what its asking sentences say, or all it says when none asks.
     In a longer one, the question is the
@@ -179,19 +179,20 @@ def read_question(doc: "Doc", settings: ReadingSettings) -> Tuple[List["Span"], 
     the classifier, and has no sentence that asks: what it only tells (an injection, a heel spur) is not
     its question."""
     sentences = list(doc.sents) if doc.has_annotation("SENT_START") else [doc[:]]
-    if len(sentences) < 2:
-        return [doc[:]], [doc[:]]
     asking = [i for i, sentence in enumerate(sentences) if is_asking(sentence, settings)]
+    asks_nothing = bool(len(doc)) and not asking
+    if len(sentences) < 2:
+        return [doc[:]], [doc[:]], asks_nothing
     if len(_words(doc[:])) <= settings.short_message_words:
         # Read whole by the classifier; but what a short message only tells before its question ("tried
         # insoles and a night splint, nothing works. is massage worth a try?") is not what it asks.
-        return [doc[:]], [sentences[i] for i in asking] or [doc[:]]
+        return [doc[:]], [sentences[i] for i in asking] or [doc[:]], asks_nothing
     if not asking:
-        return [doc[:]], []
+        return [doc[:]], [], asks_nothing
     question = list(asking)
     if asking[0] > 0 and _thin([sentences[i] for i in asking], settings):
         question.insert(0, asking[0] - 1)
-    return [sentences[i] for i in question], [sentences[i] for i in asking]
+    return [sentences[i] for i in question], [sentences[i] for i in asking], asks_nothing
 
 
 def question_sentences(doc: "Doc", settings: ReadingSettings) -> List["Span"]:
@@ -303,15 +304,13 @@ class Reader:
         """Parse a message once (lower case, at most MAX_PARSED_CHARS characters)."""
         text = text if isinstance(text, str) else ""
         doc = self.nlp(text.lower()[:MAX_PARSED_CHARS])
-        question, asking = read_question(doc, self.settings) if len(doc) else ([doc[:]], [doc[:]])
+        question, asking, asks_nothing = read_question(doc, self.settings) if len(doc) else ([doc[:]], [doc[:]], False)
         negated = negated_tokens(doc, self.settings)
         entities = tuple(
             Entity(ent.label_, ent.ent_id_ or ent.text, ent.start, ent.end,
                    any(span.start <= ent.start < span.end for span in question), ent.start in negated)
             for ent in doc.ents
         )
-        sentences = list(doc.sents) if doc.has_annotation("SENT_START") else [doc[:]]
-        asks_nothing = bool(len(doc)) and not any(is_asking(sentence, self.settings) for sentence in sentences)
         return ParsedMessage(text, doc, tuple(question), tuple(asking), negated, entities, asks_nothing)
 
     def matcher(self, phrases_by_key: Mapping[str, Iterable[str]]) -> "PhraseMatcher":
