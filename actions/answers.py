@@ -42,12 +42,12 @@ class AnsweringSettings:
     did_you_mean_title: str
     did_you_mean_max_confidence: float
     did_you_mean_min_ratio: float
-    story_preface: str = ""
-    story_min_confidence: float = 1.0
-    story_default_need: str = ""
-    story_about: Tuple[Tuple[str, str], ...] = ()  # (entity label, value)
-    story_smalltalk_max_confidence: float = 0.0
-    story_smalltalk_min_words: int = 0
+    story_preface: str
+    story_min_confidence: float
+    story_default_need: str
+    story_about: Tuple[Tuple[str, str], ...]  # (entity label, value)
+    story_smalltalk_max_confidence: float
+    story_smalltalk_min_words: int
 
     @classmethod
     def load(cls, path: Path = ANSWERING_FILE) -> "AnsweringSettings":
@@ -168,9 +168,7 @@ class Answerer:
         contact_too = self.contact.wanted(intent, understood.confidence, message)
         if contact_too and not self._surely_a_need(understood):
             return self.contact.reply()
-        if intent in SMALLTALK_INTENTS and self._weak_smalltalk_in_a_story(understood, message):
-            return self._with_policy(self._story_answer(understood, message), message, triage.persistent)
-        if intent in SMALLTALK_INTENTS:
+        if intent in SMALLTALK_INTENTS and not self._unsure_story(understood, message):
             values = {"topics": self.topics_menu()} if intent == "help" else {}
             return Reply(topic=SMALLTALK, response=f"utter_{intent}", response_values=values)
         reply = self._guide_answer(understood, message, previous_topic)
@@ -199,14 +197,14 @@ class Answerer:
         uncovered = self.scope.uncovered(message)
         need = self.needs.get(intent)
         if need is None:
-            if intent == "nlu_fallback" and not uncovered and self._tells_of_heel_pain(message):
+            if not uncovered and self._unsure_story(understood, message):
                 return self._story_answer(understood, message)
             if intent == "nlu_fallback" and not uncovered:
                 found = self.retriever.best(message)
                 if found:
                     logger.info("Retrieved %s (score %.2f) for a low-confidence message", found[0].id, found[1])
                     return Reply(topic=found[0].id, passages=[found[0]])
-            if intent not in FALLBACK_INTENTS:
+            if intent not in FALLBACK_INTENTS and intent not in SMALLTALK_INTENTS:
                 logger.warning("No need for intent %r; answering as out of scope", intent)
             return self.out_of_scope_reply(uncovered)
         if not need.covered:
@@ -227,27 +225,25 @@ class Answerer:
         return Reply(topic=answer.topic, passages=topics + extra, notices=notices, afterwords=afterwords,
                      did_you_mean=self._did_you_mean(understood, answer.topic, message))
 
-    def _names_heel_or_foot(self, message: ParsedMessage) -> bool:
-        """Whether the message names the person's heel or foot, not denied (answering.yml, story.about)."""
-        return any((entity.label, entity.value) in self.settings.story_about
-                   for entity in message.entities if not entity.negated)
-
-    def _tells_of_heel_pain(self, message: ParsedMessage) -> bool:
-        """A message that asks nothing and names the person's heel or foot."""
-        return message.asks_nothing and self._names_heel_or_foot(message)
-
-    def _weak_smalltalk_in_a_story(self, understood: Understood, message: ParsedMessage) -> bool:
-        """A long message about the heel or foot that the classifier only weakly takes for smalltalk ("...
-        thanks in advance", "hi all"): a story, answered as one (story.smalltalk_max_confidence)."""
-        return (understood.intent != "help" and understood.confidence < self.settings.story_smalltalk_max_confidence
-                and message.words >= self.settings.story_smalltalk_min_words and self._names_heel_or_foot(message))
+    def _unsure_story(self, understood: Understood, message: ParsedMessage) -> bool:
+        """A message about the person's heel or foot (answering.yml, story.about; not denied) that the
+        classifier is unsure of: it asks nothing and no need clears the fallback bar, or it is long and
+        only weakly taken for smalltalk ("hi all, ... my heel ... thanks in advance")."""
+        if not any((entity.label, entity.value) in self.settings.story_about
+                   for entity in message.entities if not entity.negated):
+            return False
+        if understood.intent == "nlu_fallback":
+            return message.asks_nothing
+        return (understood.intent in SMALLTALK_INTENTS and understood.intent != "help"
+                and understood.confidence < self.settings.story_smalltalk_max_confidence
+                and message.words >= self.settings.story_smalltalk_min_words)
 
     def _story_answer(self, understood: Understood, message: ParsedMessage) -> Reply:
         """A story that asks nothing, the classifier unsure of every need: the likeliest need's answer (at
         least story.min_confidence), else the default need's (what helps), said to be a guess, with the next
         likeliest need as a button. A need the guide does not cover gets its honest answer."""
-        ranked = [(self.needs.get(name), confidence) for name, confidence in understood.ranking
-                  if self.needs.get(name) is not None]
+        ranked = [(need, confidence) for need, confidence in
+                  ((self.needs.get(name), confidence) for name, confidence in understood.ranking) if need is not None]
         likely = [need for need, confidence in ranked if confidence >= self.settings.story_min_confidence]
         need = likely[0] if likely else self.needs.get(self.settings.story_default_need)
         if not need.covered:
@@ -255,9 +251,7 @@ class Answerer:
         answer = self.needs.answer(need, message)
         topics = [self.guide.get(t) for t in answer.topics]
         other = next((n for n, _ in ranked if n is not need and n.covered), None)
-        other_topic = self.needs.answer(other, message).topic if other else None
-        did_you_mean = (self.guide.get(other_topic) if other_topic and not self.guide.related(other_topic, answer.topic)
-                        else None)
+        did_you_mean = self._other_reading(other, answer.topic, message) if other else None
         logger.info("A story that asks nothing: answered with need %s (classifier unsure)", need.intent)
         return Reply(topic=answer.topic, passages=topics, did_you_mean=did_you_mean,
                      preface=self.settings.story_preface.format(topic=topics[0].label))
@@ -291,6 +285,11 @@ class Answerer:
         need = self.needs.get(second)
         if first != understood.intent or need is None or not need.covered or p2 < self.settings.did_you_mean_min_ratio * p1:
             return None
+        return self._other_reading(need, topic_id, message)
+
+    def _other_reading(self, need: Need, topic_id: str, message: ParsedMessage) -> Optional[Topic]:
+        """The topic that `need` answers the message with, as a "did you mean" beside `topic_id`: none when
+        it is the same family."""
         other = self.needs.answer(need, message).topic
         return None if self.guide.related(other, topic_id) else self.guide.get(other)
 

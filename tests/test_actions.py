@@ -461,3 +461,16 @@ def test_thanks_stay_thanks_when_sure_short_or_not_about_the_heel(text: str, con
     events = run(make_tracker("thanks", text=text, confidence=confidence, ranking=[("ask_relief", 0.2)]), dispatcher)
     assert dispatcher.messages[0]["response"] == "utter_thanks"
     assert slot(events, "topic") == "smalltalk"
+
+
+def test_a_weak_thanks_story_whose_likeliest_need_the_guide_does_not_cover_is_told_so() -> None:
+    """The story answer of a weak smalltalk message takes the same path as any other answer: a need the
+    guide does not cover, or a subject it does not cover, gets the honest answer (not an error)."""
+    text = ("hi all, new here. my heel has been sore for about two months, worst in the mornings, "
+            "i'm a hairdresser so on my feet all day. thanks in advance")
+    for story, ranking in ((text, [("ask_other_treatments", 0.3)]),
+                           (text.replace("thanks in advance", "should i get cortisone shots? thanks"), [("ask_relief", 0.2)])):
+        dispatcher = CollectingDispatcher()
+        events = run(make_tracker("thanks", text=story, confidence=0.45, ranking=ranking), dispatcher)
+        assert slot(events, "topic") == "out_of_scope", story
+        assert not (dispatcher.messages[0].get("text") or "").startswith(STORY_PREFACE)
