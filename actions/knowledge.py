@@ -229,12 +229,15 @@ class Needs:
     def answer(self, need: Need, message: ParsedMessage) -> Answer:
         """The passages that answer this need for this message (refined by what the question names; a
         negation does not change what it is about: "the fascia doesn't get much blood, does massage help?")."""
-        found = {key for key, _, _ in matches(self.matcher, message, question_only=True)}
+        everywhere = matches(self.matcher, message)
+        found = {key for key, start, _ in everywhere if message.in_question(start)}
+        found_anywhere = {key for key, _, _ in everywhere}
         # A refined answer is about what the question names ("how is it different from ordinary foot
-        # pain?"); the need's notice goes with its own answer (the policy still adds the no-diagnosis notice
-        # to any question that asks for a diagnosis).
+        # pain?"), or with `anywhere` what the story tells ("I've had rest, ice and insoles. What else?");
+        # the need's notice goes with its own answer (the policy still adds the no-diagnosis notice to any
+        # question that asks for a diagnosis).
         for rule in need.refine:
-            if rule.phrases_key and rule.phrases_key in found:
+            if rule.phrases_key and rule.phrases_key in (found_anywhere if rule.anywhere else found):
                 return Answer(rule.answer)
             if rule.entity:
                 values = message.values(rule.entity, question_only=not rule.anywhere)
