@@ -131,6 +131,7 @@ class Refinement:
     entity: Optional[str] = None
     values: Tuple[str, ...] = ()
     anywhere: bool = False
+    alone: bool = False  # applies only when no other `alone` rule of the need applies too
 
 
 @dataclass(frozen=True)
@@ -206,7 +207,7 @@ class Needs:
                 rules.append(Refinement(
                     to=to, answer=tuple(known(t, rule_where) for t in rule.get("answer") or ()) or (to,),
                     phrases_key=key, entity=rule.get("entity"), values=tuple(rule.get("values") or ()),
-                    anywhere=bool(rule.get("anywhere")),
+                    anywhere=bool(rule.get("anywhere")), alone=bool(rule.get("alone")),
                 ))
             notice = entry.get("notice")
             if notice is not None and notice not in NOTICES:
@@ -236,8 +237,14 @@ class Needs:
         # pain?"), or with `anywhere` what the story tells ("I've had rest, ice and insoles. What else?");
         # the need's notice goes with its own answer (the policy still adds the no-diagnosis notice to any
         # question that asks for a diagnosis).
+        def named(rule: Refinement) -> bool:
+            return bool(rule.phrases_key) and rule.phrases_key in (found_anywhere if rule.anywhere else found)
+
+        # Rules marked `alone` (one of the four groups of causes a story tells) refine only when just one of
+        # them applies: a story that names two groups gets the passage on all of them.
+        several = sum(1 for rule in need.refine if rule.alone and named(rule)) > 1
         for rule in need.refine:
-            if rule.phrases_key and rule.phrases_key in (found_anywhere if rule.anywhere else found):
+            if named(rule) and not (rule.alone and several):
                 return Answer(rule.answer)
             if rule.entity:
                 values = message.values(rule.entity, question_only=not rule.anywhere)
