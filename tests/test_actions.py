@@ -376,8 +376,9 @@ def test_an_uncovered_subject_only_in_the_story_does_not_decline_the_question() 
     text = ("i've had two cortisone injections already and the podiatrist made me custom orthotics last spring. "
             "it still comes back every time i go back to running my usual distance. what causes it?")
     events = run(make_tracker("ask_causes", text, confidence=0.6), dispatcher)
-    assert GUIDE.get("causes").passage in dispatcher.messages[0]["text"]
-    assert slot(events, "topic") == "causes"
+    # the story names one group of causes (running), so the answer is that group's passage
+    assert GUIDE.get("causes.overuse").passage in dispatcher.messages[0]["text"]
+    assert slot(events, "topic") == "causes.overuse"
 
 
 def test_a_red_flag_comes_before_the_scope_check() -> None:
