@@ -158,6 +158,14 @@ def test_every_guide_topic_is_some_need_s_answer(needs: Needs, guide: Guide) -> 
     ("ask_relief", "weeks of rest, ice and new insoles and it's no better. what else can i do",
      ("overview", "home_massage")),
     ("ask_relief", "my heel has been bad since march. what else can i do", ("massage_benefits", "home_massage")),
+    # the one technique a message names, even in its story, over the classifier's guess among techniques
+    ("ask_deep_tissue", "my therapist worked on trigger points in my calf for an hour. how does that work",
+     ("techniques.trigger_point",)),
+    ("ask_deep_tissue", "is deep tissue better than reflexology for this", ("techniques.deep_tissue",)),
+    # the routine with a condition the guide asks caution for, told anywhere: its warning first
+    ("ask_home_calves", "I had a DVT in my calf last year and I'm still on Eliquis. Can I do the calf part?",
+     ("safety", "home_massage.calves")),
+    ("ask_home_massage", "no injury or anything, how do i start the routine", ("home_massage",)),
     # one group of causes in the story: its passage; two groups, or none: the passage on all of them
     ("ask_causes", "why did i get this? im a nurse and on my feet all day", ("causes.overuse",)),
     ("ask_causes", "i'm overweight, why do i have this", ("causes.other",)),
@@ -314,3 +322,12 @@ def test_no_uncovered_phrase_is_a_topic_the_guide_covers(reader: Reader) -> None
 def test_which_machine_or_class_to_train_on_is_not_covered(reader: Reader, text: str) -> None:
     """The guide says nothing about which exercise to do instead (LABELING.md: exercise plans)."""
     assert Scope.load(reader).uncovered(reader.read(text)) == ["which exercise or training to do instead to keep fit"]
+
+
+def test_the_routine_s_caution_refinements_name_the_policy_s_caution_conditions(needs: Needs) -> None:
+    """needs.yml repeats the caution conditions of data/safety/policy.yml: they must not drift apart."""
+    policy = yaml.safe_load((PROJECT_ROOT / "data" / "safety" / "policy.yml").read_text())
+    conditions = set(policy["caution"]["conditions"])
+    for intent in ("ask_home_massage", "ask_home_preparation", "ask_home_calves"):
+        rule = next(r for r in needs.get(intent).refine if r.to == "safety")
+        assert set(rule.values) == conditions, intent
