@@ -18,7 +18,7 @@ from actions.content import DATA_DIR, KnowledgeError, read_yaml, string_list
 from actions.feedback import RATINGS, Feedback
 from actions.knowledge import (
     CHOOSE_TOPIC_INTENT, TOPIC_ENTITY, Guide, Need, Needs, PassageRetriever, Scope, Suggestions, Topic,
-    TwoPartQuestions,
+    TwoPartQuestions, technique_topic_id,
 )
 from actions.replies import OUT_OF_SCOPE, RED_FLAG, SMALLTALK, Reply
 from actions.safety import SafetyPolicy, Triage
@@ -199,6 +199,12 @@ class Answerer:
         if need is None:
             if not uncovered and self._unsure_story(understood, message):
                 return self._story_answer(understood, message)
+            techniques = message.values("technique")
+            if intent == "nlu_fallback" and not uncovered and len(techniques) == 1:
+                # Unsure what is asked, but the message names one of the guide's techniques ("a friend
+                # mentioned trigger point therapy ... what is it and would it help?"): that technique's passage.
+                topic = self.guide.get(technique_topic_id(techniques[0]))
+                return Reply(topic=topic.id, passages=[topic])
             if intent == "nlu_fallback" and not uncovered:
                 found = self.retriever.best(message)
                 if found:

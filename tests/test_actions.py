@@ -477,3 +477,11 @@ def test_a_weak_thanks_story_whose_likeliest_need_the_guide_does_not_cover_is_to
         events = run(make_tracker("thanks", text=story, confidence=0.45, ranking=ranking), dispatcher)
         assert slot(events, "topic") == "out_of_scope", story
         assert not (dispatcher.messages[0].get("text") or "").startswith(STORY_PREFACE)
+
+
+def test_an_unsure_question_that_names_one_technique_gets_that_technique() -> None:
+    dispatcher = CollectingDispatcher()
+    text = "my mate swears by mfr for his heels. would that sort me out, do you reckon?"
+    events = run(make_tracker("nlu_fallback", text, confidence=0.25), dispatcher)
+    assert slot(events, "topic") == "techniques.myofascial_release"
+    assert GUIDE.get("techniques.myofascial_release").passage in dispatcher.messages[0]["text"]
