@@ -199,13 +199,13 @@ class Answerer:
         if need is None:
             if not uncovered and self._unsure_story(understood, message):
                 return self._story_answer(understood, message)
-            techniques = message.values("technique")
-            if intent == "nlu_fallback" and not uncovered and len(techniques) == 1:
-                # Unsure what is asked, but the message names one of the guide's techniques ("a friend
-                # mentioned trigger point therapy ... what is it and would it help?"): that technique's passage.
-                topic = self.guide.get(technique_topic_id(techniques[0]))
-                return Reply(topic=topic.id, passages=[topic])
             if intent == "nlu_fallback" and not uncovered:
+                techniques = message.values("technique")
+                if len(techniques) == 1:
+                    # Unsure what is asked, but the message names one of the guide's techniques ("a friend
+                    # mentioned trigger point therapy ... what is it and would it help?"): its passage.
+                    topic = self.guide.get(technique_topic_id(techniques[0]))
+                    return Reply(topic=topic.id, passages=[topic])
                 found = self.retriever.best(message)
                 if found:
                     logger.info("Retrieved %s (score %.2f) for a low-confidence message", found[0].id, found[1])
