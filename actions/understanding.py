@@ -102,6 +102,11 @@ class ReadingSettings:
     request_phrases: Tuple[Tuple[str, ...], ...]
     subjectless_words: FrozenSet[str]
     min_subject_words: int
+    run_on_min_words: int
+    run_on_max_question_words: int
+    run_on_joiners: FrozenSet[str]
+    run_on_starts: Tuple[Tuple[str, ...], ...]
+    run_on_question_words: FrozenSet[str]
     negation_words: FrozenSet[str]
     negation_window: int
     clause_breaks: FrozenSet[str]
@@ -113,10 +118,13 @@ class ReadingSettings:
         data = read_yaml(path)
         question = data.get("question") if isinstance(data, dict) else None
         negation = data.get("negation") if isinstance(data, dict) else None
-        if not isinstance(question, dict) or not isinstance(negation, dict):
-            raise KnowledgeError(f"{path}: expected mappings under 'question' and 'negation'")
+        run_on = question.get("run_on") if isinstance(question, dict) else None
+        if not isinstance(question, dict) or not isinstance(negation, dict) or not isinstance(run_on, dict):
+            raise KnowledgeError(f"{path}: expected mappings under 'question', 'question.run_on' and 'negation'")
         numbers = {"question.short_message_words": question.get("short_message_words"),
                    "question.min_subject_words": question.get("min_subject_words"),
+                   "question.run_on.min_words": run_on.get("min_words"),
+                   "question.run_on.max_question_words": run_on.get("max_question_words"),
                    "negation.window": negation.get("window")}
         for key, value in numbers.items():
             if not isinstance(value, int) or value < 0:
@@ -128,6 +136,11 @@ class ReadingSettings:
             request_phrases=tuple(tuple(p.split()) for p in string_list(question.get("request_phrases"), f"{path}: question.request_phrases")),
             subjectless_words=frozenset(string_list(question.get("subjectless_words"), f"{path}: question.subjectless_words")),
             min_subject_words=question["min_subject_words"],
+            run_on_min_words=run_on["min_words"],
+            run_on_max_question_words=run_on["max_question_words"],
+            run_on_joiners=frozenset(string_list(run_on.get("joiners"), f"{path}: question.run_on.joiners")),
+            run_on_starts=tuple(tuple(p.split()) for p in string_list(run_on.get("starts"), f"{path}: question.run_on.starts")),
+            run_on_question_words=frozenset(string_list(run_on.get("question_words"), f"{path}: question.run_on.question_words")),
             negation_words=frozenset(string_list(negation.get("words"), f"{path}: negation.words")),
             negation_window=negation["window"],
             clause_breaks=frozenset(string_list(negation.get("clause_breaks"), f"{path}: negation.clause_breaks")),
@@ -169,16 +182,45 @@ def _thin(sentences: List["Span"], settings: ReadingSettings) -> bool:
     return any(subjectless(t) for t in tokens) and len(subject) < settings.min_subject_words
 
 
+def _run_on_question(sentence: "Span", settings: ReadingSettings) -> Optional[int]:
+    """Where the question of a run-on sentence starts ("... and my wife says it's the hours so what am i
+    supposed to do"): the token after the last joiner that a question start follows, when the sentence is
+    long, the clause after it asks and is short (a long one tells: "and what happens is ...") and what comes
+    before it has no question word; None otherwise."""
+    words = [token for token in sentence if not token.is_punct and not token.is_space]
+    if len(words) < settings.run_on_min_words:
+        return None
+    lowered = [token.lower_ for token in words]
+    for k in range(len(words) - 2, 2, -1):  # the last clause first; a joiner among the first words is no run-on
+        if len(words) - k - 1 > settings.run_on_max_question_words:
+            return None
+        if lowered[k] not in settings.run_on_joiners:
+            continue
+        if any(tuple(lowered[k + 1:k + 1 + len(start)]) == start for start in settings.run_on_starts):
+            clause = sentence.doc[words[k + 1].i:sentence.end]
+            # "what is it and what does the fascia do?", "trying to understand what it is and how it's
+            # treated": a question of two parts, not a story that ends in one.
+            if is_asking(clause, settings) and not any(w in settings.run_on_question_words for w in lowered[:k]):
+                return words[k + 1].i
+    return None
+
+
 def read_question(doc: "Doc", settings: ReadingSettings) -> Tuple[List["Span"], List["Span"], bool]:
     """(the question, the sentences that ask, whether no sentence asks) of a message.
 
     A short message is read whole; it asks what its asking sentences say, or all it says when none asks.
     In a longer one, the question is the
-    sentences that ask something; when they say too little on their own ("Any ideas?"), the sentence before
-    them is read too, as the context that says what "this" is. A story that asks nothing is read whole by
+    sentences that ask something (a run-on last sentence counts as two: the story and the question it ends
+    with); when they say too little on their own ("Any ideas?"), the sentence before them is read too, as the context that says what "this" is. A story that asks nothing is read whole by
     the classifier, and has no sentence that asks: what it only tells (an injection, a heel spur) is not
     its question."""
     sentences = list(doc.sents) if doc.has_annotation("SENT_START") else [doc[:]]
+    if len(_words(doc[:])) > settings.short_message_words:
+        # A run-on last sentence is two: the story, and the question it ends with.
+        last = sentences[-1]
+        split = _run_on_question(last, settings)
+        if split is not None:
+            sentences[-1:] = [doc[last.start:split], doc[split:last.end]]
     asking = [i for i, sentence in enumerate(sentences) if is_asking(sentence, settings)]
     asks_nothing = bool(len(doc)) and not asking
     if len(sentences) < 2:

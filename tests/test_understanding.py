@@ -46,6 +46,20 @@ def test_the_question_at_the_end_of_a_story_is_found(reader: Reader) -> None:
      "It is better than last month though, and the mornings are easier than they were in the spring.",
      "what i still have is a sore spot at the base of my arch after the long walks we did on holiday. "
      "it is better than last month though, and the mornings are easier than they were in the spring."),
+    # a run-on message: the question is the clause after the last "so", not the whole story
+    ("been stacking shelves nights for six years and my heel is wrecked every morning and the lads at work "
+     "all say different things and my mum says to rest it so what do i actually do about it",
+     "what do i actually do about it"),
+    # ... but "and what happens is ..." tells, it does not ask: a story that asks nothing stays whole
+    ("my heel has been bad since the summer and what happens is the first few steps are awful and then it "
+     "loosens off and by the afternoon its fine but by the evening its back again",
+     "my heel has been bad since the summer and what happens is the first few steps are awful and then it "
+     "loosens off and by the afternoon its fine but by the evening its back again"),
+    # ... and a question of two parts is one question, not a story that ends in one
+    ("i am new to all of this and i would love to understand what the plantar fascia actually is and how "
+     "massage is supposed to help it heal",
+     "i am new to all of this and i would love to understand what the plantar fascia actually is and how "
+     "massage is supposed to help it heal"),
 ])
 def test_the_question_is_what_the_person_asks(reader: Reader, text: str, question: str) -> None:
     assert reader.read(text).question_text == question
