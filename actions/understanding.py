@@ -99,6 +99,7 @@ class ReadingSettings:
     short_message_words: int
     asking_starts: FrozenSet[str]
     statement_subjects: FrozenSet[str]
+    question_words: FrozenSet[str]
     request_phrases: Tuple[Tuple[str, ...], ...]
     subjectless_words: FrozenSet[str]
     min_subject_words: int
@@ -106,7 +107,6 @@ class ReadingSettings:
     run_on_max_question_words: int
     run_on_joiners: FrozenSet[str]
     run_on_starts: Tuple[Tuple[str, ...], ...]
-    run_on_question_words: FrozenSet[str]
     negation_words: FrozenSet[str]
     negation_window: int
     clause_breaks: FrozenSet[str]
@@ -133,6 +133,7 @@ class ReadingSettings:
             short_message_words=question["short_message_words"],
             asking_starts=frozenset(string_list(question.get("asking_starts"), f"{path}: question.asking_starts")),
             statement_subjects=frozenset(string_list(question.get("statement_subjects"), f"{path}: question.statement_subjects")),
+            question_words=frozenset(string_list(question.get("question_words"), f"{path}: question.question_words")),
             request_phrases=tuple(tuple(p.split()) for p in string_list(question.get("request_phrases"), f"{path}: question.request_phrases")),
             subjectless_words=frozenset(string_list(question.get("subjectless_words"), f"{path}: question.subjectless_words")),
             min_subject_words=question["min_subject_words"],
@@ -140,7 +141,6 @@ class ReadingSettings:
             run_on_max_question_words=run_on["max_question_words"],
             run_on_joiners=frozenset(string_list(run_on.get("joiners"), f"{path}: question.run_on.joiners")),
             run_on_starts=tuple(tuple(p.split()) for p in string_list(run_on.get("starts"), f"{path}: question.run_on.starts")),
-            run_on_question_words=frozenset(string_list(run_on.get("question_words"), f"{path}: question.run_on.question_words")),
             negation_words=frozenset(string_list(negation.get("words"), f"{path}: negation.words")),
             negation_window=negation["window"],
             clause_breaks=frozenset(string_list(negation.get("clause_breaks"), f"{path}: negation.clause_breaks")),
@@ -165,8 +165,9 @@ def is_asking(sentence: "Span", settings: ReadingSettings) -> bool:
     words = _words(sentence)
     if not words:
         return False
-    if words[0] in settings.asking_starts and (len(words) < 2 or words[1] not in settings.statement_subjects):
-        return True
+    if words[0] in settings.asking_starts and not (
+            words[0] in settings.question_words and len(words) > 1 and words[1] in settings.statement_subjects):
+        return True  # "should i ...", "is my ..." ask; "what i still have is ...", "how i got it ..." tell
     return any(_contains(words, phrase) for phrase in settings.request_phrases)
 
 
@@ -200,7 +201,7 @@ def _run_on_question(sentence: "Span", settings: ReadingSettings) -> Optional[in
             clause = sentence.doc[words[k + 1].i:sentence.end]
             # "what is it and what does the fascia do?", "trying to understand what it is and how it's
             # treated": a question of two parts, not a story that ends in one.
-            if is_asking(clause, settings) and not any(w in settings.run_on_question_words for w in lowered[:k]):
+            if is_asking(clause, settings) and not any(w in settings.question_words for w in lowered[:k]):
                 return words[k + 1].i
     return None
 

@@ -46,6 +46,10 @@ def test_the_question_at_the_end_of_a_story_is_found(reader: Reader) -> None:
      "It is better than last month though, and the mornings are easier than they were in the spring.",
      "what i still have is a sore spot at the base of my arch after the long walks we did on holiday. "
      "it is better than last month though, and the mornings are easier than they were in the spring."),
+    # "should i ..." asks without a question mark ("what i ..." would tell)
+    ("Ive had the heel pain for about three months now and it is at its worst first thing in the morning. "
+     "My partner bought me one of those spiky balls for my birthday. Should I be rolling it even when it hurts",
+     "should i be rolling it even when it hurts"),
     # a run-on message: the question is the clause after the last "so", not the whole story
     ("been stacking shelves nights for six years and my heel is wrecked every morning and the lads at work "
      "all say different things and my mum says to rest it so what do i actually do about it",
