@@ -11,7 +11,7 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Tuple
 
 from actions.content import DATA_DIR, KnowledgeError, read_yaml, string_list
 from actions.understanding import ParsedMessage, Reader, classifier_text, intent_model, matches, quick_to_predict
@@ -264,6 +264,8 @@ class Scope:
     names: Mapping[str, str]
     matcher: Any
     min_confidence: float
+    pointers: FrozenSet[str] = frozenset()
+    offers: Any = None  # a matcher of the words that put a subject forward ("offered", "recommends")
 
     @classmethod
     def load(cls, reader: Reader, settings_file: Path = SCOPE_FILE) -> "Scope":
@@ -278,13 +280,38 @@ class Scope:
         if not isinstance(confidence, (int, float)) or not 0 <= confidence <= 1:
             raise KnowledgeError(f"{settings_file}: 'min_confidence' must be a number from 0 to 1")
         matcher = reader.matcher({key: group["phrases"] for key, group in groups.items()})
-        return cls({key: str(group["name"]) for key, group in groups.items()}, matcher, float(confidence))
+        back = data.get("pointing_back")
+        if not isinstance(back, dict):
+            raise KnowledgeError(f"{settings_file}: expected a mapping under 'pointing_back'")
+        pointers = string_list(back.get("words"), f"{settings_file}: pointing_back.words")
+        offers = reader.matcher({"offer": string_list(back.get("offers"), f"{settings_file}: pointing_back.offers")})
+        return cls({key: str(group["name"]) for key, group in groups.items()}, matcher, float(confidence),
+                   frozenset(pointers), offers)
 
     def uncovered(self, message: ParsedMessage) -> List[str]:
         """The names of the uncovered subjects the question names, in the order they appear. Subjects
-        only told in the story ("I had two cortisone shots. What else can I do?") are not the question."""
-        keys = [key for key, _, _ in matches(self.matcher, message, asking_only=True)]
-        return [self.names[key] for key in dict.fromkeys(keys)]
+        only told in the story ("I had two cortisone shots. What else can I do?") are not the question,
+        unless the story has just put one forward and the question points back at it ("My podiatrist
+        offered me a cortisone injection. Has anyone had it done?")."""
+        found = matches(self.matcher, message, asking_only=True) or self._pointed_at(message)
+        return [self.names[key] for key in dict.fromkeys(key for key, _, _ in found)]
+
+    def _pointed_at(self, message: ParsedMessage) -> List[Tuple[str, int, int]]:
+        """The uncovered subjects that the sentence just before the question puts forward (after one of
+        scope.yml's pointing_back.offers), when the question points back (pointing_back.words)."""
+        if not message.asking or self.offers is None or message.asking[0].start == 0:
+            return []
+        if not any(token.lower_ in self.pointers for span in message.asking for token in span):
+            return []
+        before = message.doc[message.asking[0].start - 1].sent
+        offered = self.offers(message.doc[before.start:message.asking[0].start])
+        if not offered:
+            return []
+        # What is put forward follows the word that puts it forward: "the therapist I see for my shoulders
+        # offered to work on my feet" offers no shoulder treatment.
+        first = min(start for _, start, _ in offered)  # doc positions, as spaCy gives them for a span
+        return [(key, start, end) for key, start, end in matches(self.matcher, message)
+                if first <= start < message.asking[0].start]
 
 
 @dataclass(frozen=True)

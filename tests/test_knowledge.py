@@ -272,6 +272,7 @@ SMALL_SCOPE = {
         "injections": {"name": "injections", "phrases": ["injection", "cortisone", "steroid shot"]},
         "insoles": {"name": "insoles", "phrases": ["insole", "orthotic"]},
     },
+    "pointing_back": {"words": ["it", "that"], "offers": ["offer", "suggest"]},
 }
 
 
@@ -295,8 +296,22 @@ def test_scope_reads_the_question_not_the_story(tmp_path: Path, reader: Reader) 
     assert scope.uncovered(reader.read(asked)) == ["injections"]
 
 
+def test_a_question_that_points_back_at_what_the_story_puts_forward_asks_about_it(tmp_path: Path, reader: Reader) -> None:
+    scope = Scope.load(reader, write_scope(tmp_path, SMALL_SCOPE))
+    offered = ("ive had this heel pain for most of the year and my podiatrist has offered me a cortisone injection "
+               "at my next appointment. has anyone had it done and does it hurt?")
+    assert scope.uncovered(reader.read(offered)) == ["injections"]
+    tried = ("ive had this heel pain for most of the year and i had a cortisone injection in the spring that "
+             "wore off after a month. will it ever go away?")
+    assert scope.uncovered(reader.read(tried)) == []  # told as tried: the question is about the heel
+    before_the_offer = ("i wear orthotics for my flat feet and my massage therapist offered to work on my heel "
+                        "next time. what would that do for it?")
+    assert scope.uncovered(reader.read(before_the_offer)) == []  # the orthotics are not what is offered
+
+
 @pytest.mark.parametrize("data, message", [
     ({"min_confidence": 0.5}, "non-empty mapping under 'uncovered'"),
+    ({"min_confidence": 0.5, "uncovered": {"x": {"name": "x", "phrases": ["a"]}}}, "mapping under 'pointing_back'"),
     ({"min_confidence": 0.5, "uncovered": {"x": {"phrases": ["a"]}}}, "subject 'x' needs a 'name' and 'phrases'"),
     ({"min_confidence": 1.5, "uncovered": {"x": {"name": "x", "phrases": ["a"]}}}, "'min_confidence' must be"),
 ])
