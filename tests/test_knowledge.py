@@ -339,6 +339,16 @@ def test_which_machine_or_class_to_train_on_is_not_covered(reader: Reader, text:
     assert Scope.load(reader).uncovered(reader.read(text)) == ["which exercise or training to do instead to keep fit"]
 
 
+@pytest.mark.parametrize("text", [
+    "my 10k is in a fortnight, can i keep running if i roll my foot before and after?",
+    "should i stop running until the heel settles or is massage enough",
+    "is it ok to play through it if i massage my foot after matches",
+])
+def test_carrying_on_with_a_sport_is_not_covered(reader: Reader, text: str) -> None:
+    """LABELING.md: whether to keep running is out of scope, whatever the massage around it."""
+    assert Scope.load(reader).uncovered(reader.read(text)) == ["whether to keep running, training or playing sport through it"]
+
+
 def test_the_routine_s_caution_refinements_name_the_policy_s_caution_conditions(needs: Needs) -> None:
     """needs.yml repeats the caution conditions of data/safety/policy.yml: they must not drift apart."""
     policy = yaml.safe_load((PROJECT_ROOT / "data" / "safety" / "policy.yml").read_text())
