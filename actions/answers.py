@@ -196,6 +196,11 @@ class Answerer:
             return Reply(topic=topic.id, passages=[topic])
         uncovered = self.scope.uncovered(message)
         need = self.needs.get(intent)
+        # What the question may point back at ("... offered me an injection. Does it hurt?") counts only
+        # where the classifier is unsure: as the subject not covered, never as an extra line.
+        unsure = need is None or not need.covered or understood.confidence < self.scope.min_confidence
+        if unsure and not uncovered:
+            uncovered = self.scope.pointed_at(message)
         if need is None:
             if not uncovered and self._unsure_story(understood, message):
                 return self._story_answer(understood, message)

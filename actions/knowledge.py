@@ -290,16 +290,18 @@ class Scope:
 
     def uncovered(self, message: ParsedMessage) -> List[str]:
         """The names of the uncovered subjects the question names, in the order they appear. Subjects
-        only told in the story ("I had two cortisone shots. What else can I do?") are not the question,
-        unless the story has just put one forward and the question points back at it ("My podiatrist
-        offered me a cortisone injection. Has anyone had it done?")."""
-        found = matches(self.matcher, message, asking_only=True) or self._pointed_at(message)
-        return [self.names[key] for key in dict.fromkeys(key for key, _, _ in found)]
+        only told in the story ("I had two cortisone shots. What else can I do?") are not the question."""
+        return self._names(matches(self.matcher, message, asking_only=True))
 
-    def _pointed_at(self, message: ParsedMessage) -> List[Tuple[str, int, int]]:
-        """The uncovered subjects that the sentence just before the question puts forward (after one of
-        scope.yml's pointing_back.offers), when the question points back (pointing_back.words)."""
+    def pointed_at(self, message: ParsedMessage) -> List[str]:
+        """The names of the uncovered subjects that the sentence just before the question puts forward
+        (after one of scope.yml's pointing_back.offers), when the question names none itself but points
+        back (pointing_back.words): "My podiatrist offered me a cortisone injection. Has anyone had it
+        done?". Only a likely reading: "it" may as well be the heel ("... keeps telling me to try
+        cortisone. Will it ever go away?"), so the answer uses it only when the classifier is unsure."""
         if not message.asking or self.offers is None or message.asking[0].start == 0:
+            return []
+        if matches(self.matcher, message, asking_only=True):
             return []
         if not any(token.lower_ in self.pointers for span in message.asking for token in span):
             return []
@@ -310,8 +312,11 @@ class Scope:
         # What is put forward follows the word that puts it forward: "the therapist I see for my shoulders
         # offered to work on my feet" offers no shoulder treatment.
         first = min(start for _, start, _ in offered)  # doc positions, as spaCy gives them for a span
-        return [(key, start, end) for key, start, end in matches(self.matcher, message)
-                if first <= start < message.asking[0].start]
+        return self._names([(key, start, end) for key, start, end in matches(self.matcher, message)
+                            if first <= start < message.asking[0].start])
+
+    def _names(self, found: List[Tuple[str, int, int]]) -> List[str]:
+        return [self.names[key] for key in dict.fromkeys(key for key, _, _ in found)]
 
 
 @dataclass(frozen=True)

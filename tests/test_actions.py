@@ -371,6 +371,25 @@ def test_a_confident_question_that_names_an_uncovered_subject_keeps_its_answer_a
     assert slot(events, "topic") == "causes"
 
 
+OFFERED = ("my heel has been bad since the summer and my podiatrist has offered me a cortisone injection at the "
+           "next appointment. has anyone had it done and does it hurt?")
+
+
+def test_an_unsure_question_that_points_back_at_an_offered_treatment_is_about_that_treatment() -> None:
+    dispatcher = CollectingDispatcher()
+    events = run(make_tracker("ask_prognosis", OFFERED, confidence=0.4), dispatcher)
+    assert dispatcher.messages[0]["text"].startswith("Sorry, the guide I answer from doesn't cover injections")
+    assert slot(events, "topic") == "out_of_scope"
+
+
+def test_a_sure_question_that_may_point_back_keeps_its_answer_without_a_not_covered_line() -> None:
+    """ "... my boss keeps telling me to try cortisone. Will it ever go away?": "it" may be the heel."""
+    dispatcher = CollectingDispatcher()
+    events = run(make_tracker("ask_prognosis", OFFERED, confidence=0.95), dispatcher)
+    assert "doesn't cover" not in dispatcher.messages[0]["text"]
+    assert slot(events, "topic") == "recovery_outlook"
+
+
 def test_an_uncovered_subject_only_in_the_story_does_not_decline_the_question() -> None:
     dispatcher = CollectingDispatcher()
     text = ("i've had two cortisone injections already and the podiatrist made me custom orthotics last spring. "
