@@ -264,8 +264,8 @@ class Scope:
     names: Mapping[str, str]
     matcher: Any
     min_confidence: float
-    pointers: FrozenSet[str] = frozenset()
-    offers: Any = None  # a matcher of the words that put a subject forward ("offered", "recommends")
+    pointers: FrozenSet[str]
+    offers: Any  # a matcher of the words that put a subject forward ("offered", "recommends")
 
     @classmethod
     def load(cls, reader: Reader, settings_file: Path = SCOPE_FILE) -> "Scope":
@@ -299,9 +299,10 @@ class Scope:
         back (pointing_back.words): "My podiatrist offered me a cortisone injection. Has anyone had it
         done?". Only a likely reading: "it" may as well be the heel ("... keeps telling me to try
         cortisone. Will it ever go away?"), so the answer uses it only when the classifier is unsure."""
-        if not message.asking or self.offers is None or message.asking[0].start == 0:
+        if not message.asking or message.asking[0].start == 0:
             return []
-        if matches(self.matcher, message, asking_only=True):
+        found = matches(self.matcher, message)  # once: what the question names, and what the story does
+        if any(message.in_asking(start) for _, start, _ in found):
             return []
         if not any(token.lower_ in self.pointers for span in message.asking for token in span):
             return []
@@ -312,8 +313,7 @@ class Scope:
         # What is put forward follows the word that puts it forward: "the therapist I see for my shoulders
         # offered to work on my feet" offers no shoulder treatment.
         first = min(start for _, start, _ in offered)  # doc positions, as spaCy gives them for a span
-        return self._names([(key, start, end) for key, start, end in matches(self.matcher, message)
-                            if first <= start < message.asking[0].start])
+        return self._names([(key, start, end) for key, start, end in found if first <= start < message.asking[0].start])
 
     def _names(self, found: List[Tuple[str, int, int]]) -> List[str]:
         return [self.names[key] for key in dict.fromkeys(key for key, _, _ in found)]

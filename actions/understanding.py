@@ -210,10 +210,10 @@ def read_question(doc: "Doc", settings: ReadingSettings) -> Tuple[List["Span"], 
     """(the question, the sentences that ask, whether no sentence asks) of a message.
 
     A short message is read whole; it asks what its asking sentences say, or all it says when none asks.
-    In a longer one, the question is the
-    sentences that ask something (a run-on last sentence counts as two: the story and the question it ends
-    with); when they say too little on their own ("Any ideas?"), the sentence before them is read too, as the context that says what "this" is. A story that asks nothing is read whole by
-    the classifier, and has no sentence that asks: what it only tells (an injection, a heel spur) is not
+    In a longer one, the question is the sentences that ask something (a run-on last sentence counts as
+    two: the story and the question it ends with); when they say too little on their own ("Any ideas?"), the
+    sentence before them is read too, as the context that says what "this" is. A story that asks nothing is
+    read whole by the classifier, and has no sentence that asks: what it only tells (an injection, a heel spur) is not
     its question."""
     sentences = list(doc.sents) if doc.has_annotation("SENT_START") else [doc[:]]
     if len(_words(doc[:])) > settings.short_message_words:
