@@ -103,6 +103,7 @@ class ReadingSettings:
     request_phrases: Tuple[Tuple[str, ...], ...]
     subjectless_words: FrozenSet[str]
     min_subject_words: int
+    pointing_words: FrozenSet[str]
     run_on_min_words: int
     run_on_max_question_words: int
     run_on_joiners: FrozenSet[str]
@@ -137,6 +138,7 @@ class ReadingSettings:
             request_phrases=tuple(tuple(p.split()) for p in string_list(question.get("request_phrases"), f"{path}: question.request_phrases")),
             subjectless_words=frozenset(string_list(question.get("subjectless_words"), f"{path}: question.subjectless_words")),
             min_subject_words=question["min_subject_words"],
+            pointing_words=frozenset(string_list(question.get("pointing_words"), f"{path}: question.pointing_words")),
             run_on_min_words=run_on["min_words"],
             run_on_max_question_words=run_on["max_question_words"],
             run_on_joiners=frozenset(string_list(run_on.get("joiners"), f"{path}: question.run_on.joiners")),
@@ -173,14 +175,17 @@ def is_asking(sentence: "Span", settings: ReadingSettings) -> bool:
 
 def _thin(sentences: List["Span"], settings: ReadingSettings) -> bool:
     """Whether questions say nothing of their own subject ("Any ideas?", "Thoughts?", "What else can I do?"):
-    they have a subjectless word and fewer than `min_subject_words` other words that are not stop words."""
+    they have a subjectless word and fewer than `min_subject_words` other words that are not stop words, or
+    they are only stop words and point back at the story ("why is that?", "what could this be?")."""
     tokens = [token for sentence in sentences for token in sentence if token.is_alpha]
 
     def subjectless(token: Any) -> bool:
         return token.lower_ in settings.subjectless_words or token.lemma_.lower() in settings.subjectless_words
 
     subject = [t for t in tokens if not t.is_stop and not subjectless(t)]
-    return any(subjectless(t) for t in tokens) and len(subject) < settings.min_subject_words
+    if any(subjectless(t) for t in tokens) and len(subject) < settings.min_subject_words:
+        return True
+    return bool(tokens) and all(t.is_stop for t in tokens) and any(t.lower_ in settings.pointing_words for t in tokens)
 
 
 def _run_on_question(sentence: "Span", settings: ReadingSettings) -> Optional[int]:

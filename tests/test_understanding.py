@@ -41,6 +41,14 @@ def test_the_question_at_the_end_of_a_story_is_found(reader: Reader) -> None:
     ("I have been running for ten years without any trouble at all and now this heel thing has appeared. "
      "My race is in three weeks and I have paid for the entry and the hotel already. Thoughts?",
      "my race is in three weeks and i have paid for the entry and the hotel already. thoughts?"),
+    # a question of stop words that points back ("why is that?") is thin too ...
+    ("I stack shelves on nights and have done for years without a bother. After a long shift my arch goes "
+     "tight and crampy the minute I finally sit down in the van. Why is that?",
+     "after a long shift my arch goes tight and crampy the minute i finally sit down in the van. why is that?"),
+    # ... but one that asks without pointing back stands alone
+    ("I stack shelves on nights and have done for years without a bother. After a long shift my arch goes "
+     "tight and crampy the minute I finally sit down in the van. What can I do?",
+     "what can i do?"),
     # "What I still have is ..." is a statement, not a question; a story that asks nothing is read whole
     ("What I still have is a sore spot at the base of my arch after the long walks we did on holiday. "
      "It is better than last month though, and the mornings are easier than they were in the spring.",
