@@ -51,7 +51,17 @@ env -u SANIC_REQUEST_MAX_SIZE SANIC_HOST="${ACTION_HOST:-127.0.0.1}" \
   "$bin/python" -m actions --actions actions --port "$action_port" \
   --logging-config_file deploy/action-server-logging.yml >> "$var_dir/action-server.log" 2>&1 &
 action_pid=$!
-trap 'kill $action_pid 2>/dev/null || true' EXIT
+# Stopped and waited for (at most 10 s, then killed), so that nothing of this run is left listening once
+# `make chat` or `make serve` has returned.
+stop_action_server() {
+  kill "$action_pid" 2>/dev/null || return 0
+  for _ in $(seq 1 100); do
+    kill -0 "$action_pid" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  kill -9 "$action_pid" 2>/dev/null || true
+}
+trap stop_action_server EXIT
 if [ "$mode" = chat ]; then
   echo "Starting the bot, this takes about half a minute (its log: $var_dir/chat.log) ..."
 else
