@@ -7,14 +7,18 @@ actions/understanding.py: a message is read once.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Tuple
 
 from actions.content import DATA_DIR, KnowledgeError, read_yaml, string_list
-from actions.understanding import ParsedMessage, Reader, classifier_text, intent_model, matches, quick_to_predict
+from actions.understanding import (ParsedMessage, Reader, classifier_text, intent_model, matches, model_arrays,
+                                   model_from_arrays, quick_to_predict)
 
 if TYPE_CHECKING:
     from spacy.matcher import PhraseMatcher
@@ -28,6 +32,10 @@ RETRIEVAL_FILE = DATA_DIR / "guide" / "retrieval.yml"
 SUGGESTIONS_FILE = DATA_DIR / "guide" / "suggestions.yml"
 SCOPE_FILE = DATA_DIR / "guide" / "scope.yml"
 NLU_DIR = DATA_DIR / "nlu"
+# Fitted clause classifiers of TwoPartQuestions, one file per training set (build/ is made, never committed).
+TWO_PART_CACHE_DIR = DATA_DIR.parent / "build" / "two_part"
+TWO_PART_C = 10
+TWO_PART_KEPT = 3  # fitted classifiers kept (5-6 MB each): the newest
 
 REQUIRED_TOPIC_FIELDS = ("heading", "label", "passage")
 # Buttons ask for a topic by id: "/choose_topic{"guide_topic": "causes.footwear"}" (domain.yml).
@@ -422,16 +430,64 @@ def load_nlu_examples(folder: Path = NLU_DIR) -> List[Tuple[str, str]]:
     return pairs
 
 
+def fitted_clause_model(texts: List[str], labels: List[str], cache_dir: Optional[Path]) -> Any:
+    """The clause classifier of TwoPartQuestions fitted on (texts, labels), kept in `cache_dir` under a hash
+    of its training set and settings.
+
+    Fitting it took 17 s of every action server's start on this machine's 2 cores (and of every test
+    process that loads the actions), more as the training data grew; the same training set gives the same
+    model, so a start with unchanged data loads the one fitted before (about 0.2 s), as plain arrays read
+    without pickle (`model_arrays`). A missing, unreadable or broken file is fitted again; a cache that
+    cannot be written is only logged. The newest TWO_PART_KEPT files are kept."""
+    import numpy as np
+    import sklearn
+
+    settings = {"c": TWO_PART_C, "min_df": 1}
+    unfitted = intent_model(**settings)
+    params = sorted((name, repr(value)) for name, value in unfitted.get_params(deep=True).items()
+                    if value is None or isinstance(value, (bool, int, float, str, tuple)))
+    key = hashlib.sha256(json.dumps([texts, labels, params, sklearn.__version__]).encode("utf-8")).hexdigest()
+    path = cache_dir / f"{key[:32]}.npz" if cache_dir is not None else None
+    if path is not None and path.is_file():
+        try:
+            with np.load(path, allow_pickle=False) as stored:
+                model = model_from_arrays(stored, **settings)
+            if list(model.classes_) == sorted(set(labels)):
+                return model
+        except Exception as error:  # a truncated or foreign file: fitted again below
+            logger.warning("Clause classifier at %s unreadable (%s); fitting it again", path, type(error).__name__)
+    model = unfitted.fit(texts, labels)
+    if path is not None:
+        partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with partial.open("wb") as kept:
+                np.savez(kept, **model_arrays(model))
+            os.replace(partial, path)  # whole or not at all, also with two servers starting at once
+            kept_files = sorted(path.parent.glob("*.npz"), key=lambda f: f.stat().st_mtime, reverse=True)
+            for old in kept_files[TWO_PART_KEPT:]:  # those of training data edited since
+                old.unlink(missing_ok=True)
+        except Exception as error:  # a full disk, a read-only folder: the fitted model still serves
+            logger.warning("Clause classifier not kept in %s (%s)", path.parent, type(error).__name__)
+            try:
+                partial.unlink(missing_ok=True)
+            except OSError:
+                pass
+    return model
+
+
 class TwoPartQuestions:
     """Finds the second question in messages like "what causes it and how do I massage it?".
 
     Each clause of the question that asks something is classified on its own (the intent model of
-    actions/understanding.py, trained at start on the short examples of data/nlu); the needs that clear the
-    confidence bar and whose answer is not the main answer's family are returned, in the order asked.
+    actions/understanding.py, fitted on the short examples of data/nlu once per training set: see
+    fitted_clause_model); the needs that clear the confidence bar and whose answer is not the main
+    answer's family are returned, in the order asked.
     """
 
     def __init__(self, needs: Needs, reader: Reader, examples: List[Tuple[str, str]], min_confidence: float,
-                 max_parts: int, question_words: Iterable[str], separators: Iterable[str]) -> None:
+                 max_parts: int, question_words: Iterable[str], separators: Iterable[str],
+                 cache_dir: Optional[Path] = TWO_PART_CACHE_DIR) -> None:
         self.needs = needs
         self.reader = reader
         self.min_confidence = min_confidence
@@ -439,9 +495,9 @@ class TwoPartQuestions:
         self.question_words = {w.lower() for w in question_words}
         self.splitter = re.compile("|".join(re.escape(s) for s in separators), re.IGNORECASE)
         # Short examples only: a clause is a short question, not a story.
-        pairs = [(self._text(text), intent) for text, intent in examples if len(text) <= 120]
-        self.model = quick_to_predict(intent_model(c=10, min_df=1).fit([t for t, _ in pairs],
-                                                                        [self._label(i) for _, i in pairs]))
+        short = [(text, intent) for text, intent in examples if len(text) <= 120]
+        texts = [classifier_text(doc) for doc in reader.nlp.pipe([text.lower() for text, _ in short])]
+        self.model = quick_to_predict(fitted_clause_model(texts, [self._label(i) for _, i in short], cache_dir))
 
     def _text(self, clause: str) -> str:
         return classifier_text(self.reader.nlp(clause.lower()))

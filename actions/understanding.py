@@ -403,6 +403,47 @@ def intent_model(c: float, class_weight: Optional[str] = "balanced", char_ngrams
     )
 
 
+def model_arrays(model: Any) -> Dict[str, Any]:
+    """The fitted parts of an `intent_model` as plain arrays of numbers and strings (no Python objects), to
+    be stored without pickle: each vectorizer's terms in index order and idf weights, the regression's
+    weights, intercepts and classes."""
+    import numpy as np
+
+    union, regression = model.steps[0][1], model.steps[-1][1]
+    arrays: Dict[str, Any] = {}
+    for k, (_, vectorizer) in enumerate(union.transformer_list):
+        vocabulary = vectorizer.vocabulary_
+        arrays[f"terms_{k}"] = np.array(sorted(vocabulary, key=vocabulary.__getitem__), dtype=str)
+        arrays[f"idf_{k}"] = np.asarray(vectorizer.idf_, dtype=np.float64)
+    arrays["coef"] = np.asarray(regression.coef_, dtype=np.float64)
+    arrays["intercept"] = np.asarray(regression.intercept_, dtype=np.float64)
+    arrays["classes"] = np.asarray(regression.classes_, dtype=str)
+    return arrays
+
+
+def model_from_arrays(arrays: Mapping[str, Any], **settings: Any) -> Any:
+    """An `intent_model(**settings)` holding the fitted parts of `model_arrays`: the predictions of the model
+    they were taken from (tests/test_understanding.py), without fitting and without unpickling anything."""
+    import numpy as np
+
+    model = intent_model(**settings)
+    union, regression = model.steps[0][1], model.steps[-1][1]
+    for k, (_, vectorizer) in enumerate(union.transformer_list):
+        terms = [str(term) for term in arrays[f"terms_{k}"]]
+        if len(set(terms)) != len(terms):
+            raise ValueError(f"terms_{k}: a term stored twice")
+        vectorizer.vocabulary_ = {term: i for i, term in enumerate(terms)}
+        vectorizer.idf_ = np.asarray(arrays[f"idf_{k}"], dtype=np.float64)
+    coef = np.asarray(arrays["coef"], dtype=np.float64)
+    if coef.shape[1] != sum(len(v.vocabulary_) for _, v in union.transformer_list):
+        raise ValueError("coef: not one weight per term")
+    regression.coef_ = coef
+    regression.intercept_ = np.asarray(arrays["intercept"], dtype=np.float64)
+    regression.classes_ = np.asarray(arrays["classes"])
+    regression.n_features_in_ = coef.shape[1]
+    return model
+
+
 class QuickPredictor:
     """`predict_proba` and `classes_` of a fitted `intent_model`, computed straight from its fitted parts.
 

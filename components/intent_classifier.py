@@ -6,12 +6,17 @@ question outweighs a short one and every repeated word counts again, and its reg
 Measured on the real development questions and the held-out questions (docs/evaluation.md), TF-IDF with
 sublinear counts and a weaker regularisation answered more of both. It reads the tokens the tokenizer kept
 (components/focused_tokenizer.py: the question of a story), and sets `intent` and `intent_ranking` as
-Rasa's classifiers do, so the FallbackClassifier and the policies work unchanged. The model is stored with
-skops, as Rasa stores its own scikit-learn classifiers, trusting only the types it is known to hold.
+Rasa's classifiers do, so the FallbackClassifier and the policies work unchanged.
+
+The model is stored as plain arrays (numbers and strings: `actions.understanding.model_arrays`) in one
+`.npz` file read without pickle, so a model file cannot run code. It was stored with skops (as Rasa stores
+its own scikit-learn classifiers), but importing skops.io took 17 s of every Rasa server's start here: it
+looks up the module of each numpy function by scanning every loaded module, and TensorFlow's are many.
 """
 from __future__ import annotations
 
 import logging
+import zipfile
 from typing import Any, Dict, List, Optional, Text, Type
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
@@ -25,13 +30,11 @@ from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from actions.understanding import classifier_text, intent_model, quick_to_predict
+from actions.understanding import classifier_text, intent_model, model_arrays, model_from_arrays, quick_to_predict
 
 logger = logging.getLogger(__name__)
 
-MODEL_FILE = "intent_model.skops"
-# What the stored model may hold besides scikit-learn's own estimators (the vectorizers' matrices).
-TRUSTED_TYPES = ["scipy.sparse._csr.csr_matrix"]
+MODEL_FILE = "intent_model.npz"
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
@@ -44,12 +47,14 @@ class TfidfIntentClassifier(IntentClassifier, GraphComponent):
 
     @staticmethod
     def required_packages() -> List[Text]:
-        return ["sklearn", "skops"]
+        return ["sklearn"]
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
+        # `stored_as` names the model file's format: part of the config, so Rasa's training cache never
+        # restores a model stored in another one.
         return {"C": 30.0, "class_weight": "balanced", "char_ngrams": [2, 5], "word_ngrams": [1, 2], "min_df": 2,
-                "max_iter": 2000, "ranking_length": 10}
+                "max_iter": 2000, "ranking_length": 10, "stored_as": "arrays"}
 
     def __init__(self, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
                  model: Optional[Any] = None) -> None:
@@ -73,8 +78,7 @@ class TfidfIntentClassifier(IntentClassifier, GraphComponent):
         if len({e.get(INTENT) for e in examples}) < 2:
             logger.debug("Not training %s: fewer than two intents in the training data", type(self).__name__)
             return self._resource
-        self.model = intent_model(float(self.config["C"]), self.config["class_weight"], self.config["char_ngrams"],
-                                  self.config["word_ngrams"], int(self.config["min_df"]), int(self.config["max_iter"]))
+        self.model = intent_model(**self._settings())
         self.model.fit([self._text(e) for e in examples], [e.get(INTENT) for e in examples])
         self.predictor = quick_to_predict(self.model)
         self.persist()
@@ -92,25 +96,30 @@ class TfidfIntentClassifier(IntentClassifier, GraphComponent):
             message.set(INTENT_RANKING_KEY, ranking[: int(self.config["ranking_length"])], add_to_output=True)
         return messages
 
+    def _settings(self) -> Dict[Text, Any]:
+        """intent_model's arguments, from the config."""
+        return {"c": float(self.config["C"]), "class_weight": self.config["class_weight"],
+                "char_ngrams": self.config["char_ngrams"], "word_ngrams": self.config["word_ngrams"],
+                "min_df": int(self.config["min_df"]), "max_iter": int(self.config["max_iter"])}
+
     def persist(self) -> None:
-        import skops.io as sio
+        import numpy as np
 
         with self._model_storage.write_to(self._resource) as model_dir:
-            sio.dump(self.model, model_dir / MODEL_FILE)
+            np.savez(model_dir / MODEL_FILE, **model_arrays(self.model))
 
     @classmethod
     def load(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
              execution_context: ExecutionContext, **kwargs: Any) -> "TfidfIntentClassifier":
-        import skops.io as sio
+        import numpy as np
 
+        component = cls(config, model_storage, resource)
         try:
             with model_storage.read_from(resource) as model_dir:
-                path = model_dir / MODEL_FILE
-                untrusted = [t for t in sio.get_untrusted_types(file=path) if t not in TRUSTED_TYPES]
-                if untrusted:
-                    raise ValueError(f"{path} holds types that are not trusted: {untrusted}")
-                model = sio.load(path, trusted=TRUSTED_TYPES)
-        except (ValueError, FileNotFoundError) as error:
-            logger.warning("No trained intent classifier could be loaded (%s); every message will fall back", error)
-            return cls(config, model_storage, resource)
+                with np.load(model_dir / MODEL_FILE, allow_pickle=False) as stored:
+                    model = model_from_arrays(stored, **component._settings())
+        except (ValueError, KeyError, OSError, EOFError, zipfile.BadZipFile) as error:  # none trained, or broken
+            logger.warning("No trained intent classifier could be loaded (%s); every message will fall back",
+                           type(error).__name__)
+            return component
         return cls(config, model_storage, resource, model)

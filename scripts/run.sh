@@ -63,7 +63,7 @@ stop_action_server() {
 }
 trap stop_action_server EXIT
 if [ "$mode" = chat ]; then
-  echo "Starting the bot, this takes about half a minute (its log: $var_dir/chat.log) ..."
+  echo "Starting the bot, this takes about 15 seconds (its log: $var_dir/chat.log) ..."
 else
   echo "Starting the action server on port $action_port (log: $var_dir/action-server.log) ..."
 fi

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any, List, Tuple
 
 import pytest
 import yaml
+from sklearn.linear_model import LogisticRegression
 
 from actions.content import PROJECT_ROOT, KnowledgeError
 from actions.knowledge import (
@@ -17,10 +19,12 @@ from actions.knowledge import (
     PassageRetriever,
     Scope,
     Suggestions,
+    fitted_clause_model,
+    load_nlu_examples,
     read_topic_ids,
     technique_topic_id,
 )
-from actions.understanding import Reader
+from actions.understanding import Reader, classifier_text
 
 GUIDE_TEXT_FILE = PROJECT_ROOT / "data" / "guide" / "plantar-fasciitis-massage-guide.txt"
 SHARED_GUIDE_DIR = PROJECT_ROOT.parent / "shared" / "guide"
@@ -358,3 +362,53 @@ def test_the_routine_s_caution_refinements_name_the_policy_s_caution_conditions(
     for intent in ("ask_home_massage", "ask_home_preparation", "ask_home_calves"):
         rule = next(r for r in needs.get(intent).refine if r.to == "safety")
         assert set(rule.values) == conditions, intent
+
+
+CLAUSES = ["what causes it", "how do i massage my calves", "is it safe when pregnant", "can i take ibuprofen",
+           "will it go away"]
+
+
+@pytest.fixture(scope="module")
+def clause_training_set(reader: Reader) -> Tuple[List[str], List[str]]:
+    """A small training set of the clause classifier's kind (every 15th short example), quick to fit."""
+    short = [(text, intent) for text, intent in load_nlu_examples() if len(text) <= 120][::15]
+    return [classifier_text(reader.nlp(text.lower())) for text, _ in short], [intent for _, intent in short]
+
+
+def probabilities(model: Any, reader: Reader) -> Any:
+    return model.predict_proba([classifier_text(reader.nlp(clause)) for clause in CLAUSES])
+
+
+def test_the_clause_classifier_is_fitted_once_and_kept(clause_training_set, reader: Reader, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    texts, labels = clause_training_set
+    fits, fit = [], LogisticRegression.fit
+    monkeypatch.setattr(LogisticRegression, "fit", lambda *a, **k: fits.append(1) or fit(*a, **k))
+    fitted = fitted_clause_model(texts, labels, tmp_path)
+    kept = list(tmp_path.glob("*.npz"))
+    assert len(kept) == 1 and fits == [1]
+    again = fitted_clause_model(texts, labels, tmp_path)
+    assert fits == [1]  # read from the file, not fitted again ...
+    assert (probabilities(again, reader) == probabilities(fitted, reader)).all()  # ... and the same model
+    assert list(tmp_path.glob("*.npz")) == kept
+
+
+def test_other_training_data_is_fitted_anew(clause_training_set, tmp_path: Path) -> None:
+    texts, labels = clause_training_set
+    fitted_clause_model(texts, labels, tmp_path)
+    other = fitted_clause_model(texts[1:], labels[1:], tmp_path)
+    assert len(list(tmp_path.glob("*.npz"))) == 2
+    assert len(other.steps[-1][1].coef_) == len(set(labels[1:]))
+
+
+def test_a_broken_or_unwritable_cache_is_fitted_again_without_failing(clause_training_set, reader: Reader,
+                                                                      tmp_path: Path) -> None:
+    texts, labels = clause_training_set
+    reference = probabilities(fitted_clause_model(texts, labels, None), reader)
+    fitted_clause_model(texts, labels, tmp_path)
+    (kept,) = tmp_path.glob("*.npz")
+    kept.write_bytes(kept.read_bytes()[:1000])  # truncated, as by a full disk
+    assert (probabilities(fitted_clause_model(texts, labels, tmp_path), reader) == reference).all()
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the cache folder should be")
+    assert (probabilities(fitted_clause_model(texts, labels, blocked), reader) == reference).all()
