@@ -412,3 +412,17 @@ def test_a_broken_or_unwritable_cache_is_fitted_again_without_failing(clause_tra
     blocked = tmp_path / "not-a-folder"
     blocked.write_text("a file where the cache folder should be")
     assert (probabilities(fitted_clause_model(texts, labels, blocked), reader) == reference).all()
+
+
+CHILDREN = "children's conditions (such as growing pains or Sever's disease)"
+
+
+@pytest.mark.parametrize("text, subjects", [
+    ("my 11 year old says the backs of his heels ache after every match, is that pf?", [CHILDREN]),
+    ("is massage ok for my eight yr old's heels after netball?", [CHILDREN]),
+    ("my seven year old has sore heels when she wakes up, what could it be?", [CHILDREN]),
+    ("i'm a 45 year old postman with heel pain in the mornings, is it pf?", []),  # an adult's own age
+])
+def test_a_child_named_by_age_is_not_covered(reader: Reader, text: str, subjects: List[str]) -> None:
+    """Children's heel pain is out of the guide's scope (LABELING.md), also when the child is named by age."""
+    assert Scope.load(reader).uncovered(reader.read(text)) == subjects
