@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Tuple
 
-from actions.content import DATA_DIR, KnowledgeError, read_yaml, string_list
-from actions.understanding import (ParsedMessage, Reader, classifier_text, intent_model, matches, model_arrays,
-                                   model_from_arrays, quick_to_predict)
+from actions.content import DATA_DIR, PROJECT_ROOT, KnowledgeError, read_yaml, string_list
+from actions.understanding import (ParsedMessage, Reader, classifier_text, intent_model, load_model, matches,
+                                   quick_to_predict, store_model)
 
 if TYPE_CHECKING:
     from spacy.matcher import PhraseMatcher
@@ -33,7 +33,7 @@ SUGGESTIONS_FILE = DATA_DIR / "guide" / "suggestions.yml"
 SCOPE_FILE = DATA_DIR / "guide" / "scope.yml"
 NLU_DIR = DATA_DIR / "nlu"
 # Fitted clause classifiers of TwoPartQuestions, one file per training set (build/ is made, never committed).
-TWO_PART_CACHE_DIR = DATA_DIR.parent / "build" / "two_part"
+TWO_PART_CACHE_DIR = PROJECT_ROOT / "build" / "two_part"
 TWO_PART_C = 10
 TWO_PART_KEPT = 3  # fitted classifiers kept (5-6 MB each): the newest
 
@@ -437,9 +437,8 @@ def fitted_clause_model(texts: List[str], labels: List[str], cache_dir: Optional
     Fitting it took 17 s of every action server's start on this machine's 2 cores (and of every test
     process that loads the actions), more as the training data grew; the same training set gives the same
     model, so a start with unchanged data loads the one fitted before (about 0.2 s), as plain arrays read
-    without pickle (`model_arrays`). A missing, unreadable or broken file is fitted again; a cache that
+    without pickle (`store_model`). A missing, unreadable or broken file is fitted again; a cache that
     cannot be written is only logged. The newest TWO_PART_KEPT files are kept."""
-    import numpy as np
     import sklearn
 
     settings = {"c": TWO_PART_C, "min_df": 1}
@@ -450,8 +449,7 @@ def fitted_clause_model(texts: List[str], labels: List[str], cache_dir: Optional
     path = cache_dir / f"{key[:32]}.npz" if cache_dir is not None else None
     if path is not None and path.is_file():
         try:
-            with np.load(path, allow_pickle=False) as stored:
-                model = model_from_arrays(stored, **settings)
+            model = load_model(path, **settings)
             if list(model.classes_) == sorted(set(labels)):
                 return model
         except Exception as error:  # a truncated or foreign file: fitted again below
@@ -462,7 +460,7 @@ def fitted_clause_model(texts: List[str], labels: List[str], cache_dir: Optional
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             with partial.open("wb") as kept:
-                np.savez(kept, **model_arrays(model))
+                store_model(kept, model)
             os.replace(partial, path)  # whole or not at all, also with two servers starting at once
             kept_files = sorted(path.parent.glob("*.npz"), key=lambda f: f.stat().st_mtime, reverse=True)
             for old in kept_files[TWO_PART_KEPT:]:  # those of training data edited since

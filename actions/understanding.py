@@ -423,7 +423,7 @@ def model_arrays(model: Any) -> Dict[str, Any]:
 
 def model_from_arrays(arrays: Mapping[str, Any], **settings: Any) -> Any:
     """An `intent_model(**settings)` holding the fitted parts of `model_arrays`: the predictions of the model
-    they were taken from (tests/test_understanding.py), without fitting and without unpickling anything."""
+    they were taken from (tests/test_intent_classifier.py), without fitting and without unpickling anything."""
     import numpy as np
 
     model = intent_model(**settings)
@@ -442,6 +442,22 @@ def model_from_arrays(arrays: Mapping[str, Any], **settings: Any) -> Any:
     regression.classes_ = np.asarray(arrays["classes"])
     regression.n_features_in_ = coef.shape[1]
     return model
+
+
+def store_model(file: Any, model: Any) -> None:
+    """Write a fitted `intent_model` to `file` (a path or a binary file) as `model_arrays` in one .npz."""
+    import numpy as np
+
+    np.savez(file, **model_arrays(model))
+
+
+def load_model(file: Any, **settings: Any) -> Any:
+    """The `intent_model(**settings)` that `store_model` wrote to `file`, read without pickle (a file holding
+    Python objects is refused, so a model file cannot run code)."""
+    import numpy as np
+
+    with np.load(file, allow_pickle=False) as stored:
+        return model_from_arrays(stored, **settings)
 
 
 class QuickPredictor:

@@ -8,7 +8,7 @@ sublinear counts and a weaker regularisation answered more of both. It reads the
 (components/focused_tokenizer.py: the question of a story), and sets `intent` and `intent_ranking` as
 Rasa's classifiers do, so the FallbackClassifier and the policies work unchanged.
 
-The model is stored as plain arrays (numbers and strings: `actions.understanding.model_arrays`) in one
+The model is stored as plain arrays (numbers and strings: `actions.understanding.store_model`) in one
 `.npz` file read without pickle, so a model file cannot run code. It was stored with skops (as Rasa stores
 its own scikit-learn classifiers), but importing skops.io took 17 s of every Rasa server's start here: it
 looks up the module of each numpy function by scanning every loaded module, and TensorFlow's are many.
@@ -30,7 +30,7 @@ from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from actions.understanding import classifier_text, intent_model, model_arrays, model_from_arrays, quick_to_predict
+from actions.understanding import classifier_text, intent_model, load_model, quick_to_predict, store_model
 
 logger = logging.getLogger(__name__)
 
@@ -103,21 +103,16 @@ class TfidfIntentClassifier(IntentClassifier, GraphComponent):
                 "min_df": int(self.config["min_df"]), "max_iter": int(self.config["max_iter"])}
 
     def persist(self) -> None:
-        import numpy as np
-
         with self._model_storage.write_to(self._resource) as model_dir:
-            np.savez(model_dir / MODEL_FILE, **model_arrays(self.model))
+            store_model(model_dir / MODEL_FILE, self.model)
 
     @classmethod
     def load(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
              execution_context: ExecutionContext, **kwargs: Any) -> "TfidfIntentClassifier":
-        import numpy as np
-
         component = cls(config, model_storage, resource)
         try:
             with model_storage.read_from(resource) as model_dir:
-                with np.load(model_dir / MODEL_FILE, allow_pickle=False) as stored:
-                    model = model_from_arrays(stored, **component._settings())
+                model = load_model(model_dir / MODEL_FILE, **component._settings())
         except (ValueError, KeyError, OSError, EOFError, zipfile.BadZipFile) as error:  # none trained, or broken
             logger.warning("No trained intent classifier could be loaded (%s); every message will fall back",
                            type(error).__name__)
