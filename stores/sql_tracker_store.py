@@ -9,7 +9,8 @@ Rasa server's CPU time per message on work it did not need:
   by `retrieve` a moment earlier, under the conversation's lock: the count is the number of events read.
   This store remembers that number on the tracker it returns and uses it for that tracker's next save.
   Any other tracker (a new one, a full tracker from `retrieve_full_tracker`, a copy, or the same tracker
-  saved a second time) is saved exactly as Rasa does, with the count query.
+  saved a second time) is saved as Rasa does, after Rasa's count query (built once as a statement: the
+  ORM count cost about a millisecond, twice in a new conversation's first message).
 - **A new SQLite connection per query.** SQLAlchemy 1.4 gives SQLite files a `NullPool`, which opens and
   closes the file for every session. A SQLite store here keeps a small pool of open connections instead
   (SQLAlchemy 2.0's default for SQLite files), and uses SQLite's write-ahead log, which commits with one
@@ -127,7 +128,7 @@ class SQLTrackerStore(RasaSQLTrackerStore):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._latest_session_events, self._all_events = self._event_queries()
+        self._latest_session_events, self._all_events, self._latest_session_count = self._event_queries()
         self.timeout_s = store_timeout()
         self.sqlite_path: Optional[Path] = None
         url = self.engine.url
@@ -161,10 +162,11 @@ class SQLTrackerStore(RasaSQLTrackerStore):
         except asyncio.TimeoutError:  # not asyncio's: callers (the guard) would take it for their own timeout
             raise TrackerStoreTimeout(f"the database did not answer within {self.timeout_s:.0f} s") from None
 
-    def _event_queries(self) -> Tuple[Any, Any]:
-        """Rasa's `_event_query` (latest session; all sessions) as statements built once, selecting only
-        the `data` column, with the sender id as a parameter: Rasa builds an ORM query with a sub-query
-        for every read, which cost more than running it."""
+    def _event_queries(self) -> Tuple[Any, Any, Any]:
+        """Rasa's `_event_query` (latest session; all sessions; the count of the latest session's rows, which
+        Rasa's save runs first) as statements built once, selecting only the `data` column, with the sender
+        id as a parameter: Rasa builds an ORM query with a sub-query for every read, which cost more than
+        running it."""
         events = self.SQLEvent.__table__
         sender = sa.bindparam("sender_id")
         session_start = (
@@ -172,17 +174,15 @@ class SQLTrackerStore(RasaSQLTrackerStore):
             .where(events.c.sender_id == sender, events.c.type_name == SessionStarted.type_name)
             .subquery()
         )
-        latest_session = (
-            sa.select(events.c.data)
-            .where(
-                events.c.sender_id == sender,
-                # events from the latest session start on, or all events if no session started yet
-                sa.or_(events.c.timestamp >= session_start.c.session_start, session_start.c.session_start.is_(None)),
-            )
-            .order_by(events.c.id)
+        in_latest_session = (
+            events.c.sender_id == sender,
+            # events from the latest session start on, or all events if no session started yet
+            sa.or_(events.c.timestamp >= session_start.c.session_start, session_start.c.session_start.is_(None)),
         )
+        latest_session = sa.select(events.c.data).where(*in_latest_session).order_by(events.c.id)
         all_sessions = sa.select(events.c.data).where(events.c.sender_id == sender).order_by(events.c.id)
-        return latest_session, all_sessions
+        latest_session_count = sa.select(sa.func.count()).select_from(events).where(*in_latest_session)
+        return latest_session, all_sessions, latest_session_count
 
     async def _retrieve(
         self, sender_id: Text, fetch_events_from_all_sessions: bool
@@ -259,8 +259,9 @@ class SQLTrackerStore(RasaSQLTrackerStore):
         }
 
     def _additional_events(self, session: Any, tracker: DialogueStateTracker) -> Iterator:
-        """The tracker's events the database does not hold yet."""
+        """The tracker's events the database does not hold yet: Rasa's count of the latest session's rows
+        (with the statement built once), or none for a tracker just read by `retrieve`."""
         stored: Optional[int] = getattr(tracker, STORED_EVENTS, None)
         if stored is None:
-            return super()._additional_events(session, tracker)
+            stored = session.execute(self._latest_session_count, {"sender_id": tracker.sender_id}).scalar()
         return itertools.islice(tracker.events, stored, len(tracker.events))

@@ -1,7 +1,9 @@
 """The server fixes of channels/speedups.py give exactly Rasa's results and are installed once the project's
 channels are imported: the cached action-response validation accepts and rejects what Rasa's own does, with
 the same message; the remembered event classes are the ones Rasa's lookup finds; the kept session to the
-action server sends what Rasa's own sends, over one connection, and is closed at stop."""
+action server sends what Rasa's own sends, over one connection, and is closed at stop; a call to the action
+server carries Rasa's state with the current turn's events only. (RulePolicy's shorter read of the
+history: tests/test_rule_history.py.)"""
 from __future__ import annotations
 
 import asyncio
@@ -13,15 +15,19 @@ import rasa.core.run
 from aiohttp import web
 from jsonschema import ValidationError
 from rasa.core.actions.action import RemoteAction
-from rasa.shared.core.events import Event, UserUttered
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import ActionExecuted, BotUttered, Event, SessionStarted, SlotSet, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.utils.common import all_subclasses
 from rasa.utils.endpoints import EndpointConfig
 
 import channels  # noqa: F401  (installs the speed-up)
 from channels.speedups import (
+    RASA_ACTION_CALL_FORMAT,
     RASA_ENDPOINT_SESSION,
     RASA_RESOLVE_EVENT_TYPE,
     RASA_VALIDATE_ACTION_RESULT,
+    action_call_format,
     close_kept_sessions,
     close_resources,
     event_type_validators,
@@ -189,3 +195,40 @@ def test_kept_sessions_are_closed_at_stop() -> None:
         return session.closed, fresh.closed
 
     assert asyncio.run(scenario()) == (True, True)
+
+
+def conversation(turns: int) -> DialogueStateTracker:
+    events: List[Event] = [ActionExecuted("action_session_start"), SessionStarted(), ActionExecuted("action_listen")]
+    for number in range(turns):
+        events += [UserUttered(f"question {number}", {"name": "ask_relief", "confidence": 0.9}, input_channel="rest"),
+                   ActionExecuted("action_answer"), SlotSet("topic", f"topic-{number}"), BotUttered(f"answer {number}"),
+                   ActionExecuted("action_listen")]
+    events += [UserUttered("the last question", {"name": "ask_causes", "confidence": 0.8}, input_channel="rest")]
+    return DialogueStateTracker.from_events("someone", events)
+
+
+def test_the_action_call_is_installed() -> None:
+    assert RemoteAction._action_call_format is action_call_format
+
+
+def test_the_action_call_carries_rasas_state_with_the_current_turn_only() -> None:
+    action = RemoteAction("action_answer", EndpointConfig("http://127.0.0.1:1/webhook"))
+    domain = Domain.load("domain.yml")
+    tracker = conversation(6)
+    ours, rasas = action_call_format(action, tracker, domain), RASA_ACTION_CALL_FORMAT(action, tracker, domain)
+    assert {key: value for key, value in ours.items() if key != "tracker"} == \
+        {key: value for key, value in rasas.items() if key != "tracker"}
+    events = ours["tracker"].pop("events")
+    assert [event["event"] for event in events] == ["action", "user"]
+    assert events == rasas["tracker"].pop("events")[-2:]
+    assert ours["tracker"] == rasas["tracker"]  # the slots, the latest message, its channel: all Rasa's
+    assert ours["tracker"]["latest_message"]["text"] == "the last question"
+    assert ours["tracker"]["slots"]["topic"] == "topic-5"
+    assert "question 0" not in str(ours)  # an earlier message is not sent again
+
+
+def test_a_tracker_without_a_user_message_is_sent_whole() -> None:
+    action = RemoteAction("action_answer", EndpointConfig("http://127.0.0.1:1/webhook"))
+    domain = Domain.load("domain.yml")
+    tracker = DialogueStateTracker.from_events("someone", [ActionExecuted("action_session_start"), SessionStarted()])
+    assert action_call_format(action, tracker, domain) == RASA_ACTION_CALL_FORMAT(action, tracker, domain)
