@@ -274,6 +274,9 @@ class Scope:
     min_confidence: float
     pointers: FrozenSet[str]
     offers: Any  # a matcher of the words that put a subject forward ("offered", "recommends")
+    back_sentences: int = 1  # how many sentences before the question may put it forward
+    reach: int = 1000  # at most this many words from the word that puts it forward to the subject
+    beyond: FrozenSet[str] = frozenset()  # question words that ask past what was put forward ("else")
 
     @classmethod
     def load(cls, reader: Reader, settings_file: Path = SCOPE_FILE) -> "Scope":
@@ -293,8 +296,14 @@ class Scope:
             raise KnowledgeError(f"{settings_file}: expected a mapping under 'pointing_back'")
         pointers = string_list(back.get("words"), f"{settings_file}: pointing_back.words")
         offers = reader.matcher({"offer": string_list(back.get("offers"), f"{settings_file}: pointing_back.offers")})
+        counts = {}
+        for name in ("sentences", "reach"):
+            counts[name] = back.get(name)
+            if not isinstance(counts[name], int) or isinstance(counts[name], bool) or counts[name] < 1:
+                raise KnowledgeError(f"{settings_file}: pointing_back.{name} must be a whole number from 1")
+        beyond = string_list(back.get("beyond"), f"{settings_file}: pointing_back.beyond")
         return cls({key: str(group["name"]) for key, group in groups.items()}, matcher, float(confidence),
-                   frozenset(pointers), offers)
+                   frozenset(pointers), offers, counts["sentences"], counts["reach"], frozenset(beyond))
 
     def uncovered(self, message: ParsedMessage) -> List[str]:
         """The names of the uncovered subjects the question names, in the order they appear. Subjects
@@ -302,26 +311,34 @@ class Scope:
         return self._names(matches(self.matcher, message, asking_only=True))
 
     def pointed_at(self, message: ParsedMessage) -> List[str]:
-        """The names of the uncovered subjects that the sentence just before the question puts forward
-        (after one of scope.yml's pointing_back.offers), when the question names none itself but points
-        back (pointing_back.words): "My podiatrist offered me a cortisone injection. Has anyone had it
-        done?". Only a likely reading: "it" may as well be the heel ("... keeps telling me to try
-        cortisone. Will it ever go away?"), so the answer uses it only when the classifier is unsure."""
+        """The names of the uncovered subjects that the sentences just before the question put forward
+        (a few words after one of scope.yml's pointing_back.offers, in its sentence), when the question names
+        none itself but points back (pointing_back.words): "My podiatrist offered me a cortisone injection.
+        Has anyone had it done?", "My physio says achilles tendinopathy. How do I treat that?". Not when
+        the question asks past them ("what else can I do?"). Only a likely reading: "it" may as well be the
+        heel ("... keeps telling me to try cortisone. Will it ever go away?"), so the answer uses it only
+        when the classifier is unsure."""
         if not message.asking or message.asking[0].start == 0:
             return []
         found = matches(self.matcher, message)  # once: what the question names, and what the story does
         if any(message.in_asking(start) for _, start, _ in found):
             return []
-        if not any(token.lower_ in self.pointers for span in message.asking for token in span):
+        words = {token.lower_ for span in message.asking for token in span}
+        if not words & self.pointers or words & self.beyond:
             return []
-        before = message.doc[message.asking[0].start - 1].sent
-        offered = self.offers(message.doc[before.start:message.asking[0].start])
-        if not offered:
-            return []
-        # What is put forward follows the word that puts it forward: "the therapist I see for my shoulders
-        # offered to work on my feet" offers no shoulder treatment.
-        first = min(start for _, start, _ in offered)  # doc positions, as spaCy gives them for a span
-        return self._names([(key, start, end) for key, start, end in found if first <= start < message.asking[0].start])
+        question = message.asking[0].start
+        start = question
+        for _ in range(self.back_sentences):  # back to the start of the sentences that may put it forward
+            if start == 0:
+                break
+            start = message.doc[start - 1].sent.start
+        offered = self.offers(message.doc[start:question])
+        # What is put forward follows the word that puts it forward, closely and in its sentence: "the
+        # therapist I see for my shoulders offered to work on my feet" offers no shoulder treatment.
+        put_forward = [(key, begin, end) for key, begin, end in found if begin < question and any(
+            offer_end <= begin <= offer_end + self.reach and message.doc[begin].sent.start == message.doc[offer].sent.start
+            for _, offer, offer_end in offered)]
+        return self._names(put_forward)
 
     def _names(self, found: List[Tuple[str, int, int]]) -> List[str]:
         return [self.names[key] for key in dict.fromkeys(key for key, _, _ in found)]

@@ -275,8 +275,11 @@ SMALL_SCOPE = {
     "uncovered": {
         "injections": {"name": "injections", "phrases": ["injection", "cortisone", "steroid shot"]},
         "insoles": {"name": "insoles", "phrases": ["insole", "orthotic"]},
+        "conditions": {"name": "other conditions", "phrases": ["heel spur", "tendinitis"]},
+        "surgery": {"name": "surgery", "phrases": ["surgery", "operation"]},
     },
-    "pointing_back": {"words": ["it", "that"], "offers": ["offer", "suggest"]},
+    "pointing_back": {"words": ["it", "that", "those"], "offers": ["offer", "suggest", "say", "mention"],
+                      "sentences": 3, "reach": 8, "beyond": ["else"]},
 }
 
 
@@ -314,6 +317,31 @@ def test_a_question_that_points_back_at_what_the_story_puts_forward_asks_about_i
     assert scope.pointed_at(reader.read(before_the_offer)) == []  # the orthotics are not what is offered
     named = "my gp offered me a cortisone injection. are insoles better than that?"
     assert scope.pointed_at(reader.read(named)) == []  # the question names its own subject
+
+
+def test_what_was_put_forward_a_few_sentences_back_or_said_to_be_the_matter_is_pointed_at(
+        tmp_path: Path, reader: Reader) -> None:
+    scope = Scope.load(reader, write_scope(tmp_path, SMALL_SCOPE))
+    said = "went back to the podiatrist on monday. she said heel spurs, probably. how do you get rid of those?"
+    assert scope.pointed_at(reader.read(said)) == ["other conditions"]
+    further_back = ("two years of this. the consultant mentioned surgery at my last visit. i have never been in "
+                    "hospital in my life and the thought scares me. does it actually work?")
+    assert scope.pointed_at(reader.read(further_back)) == ["surgery"]
+    too_far_back = ("the consultant mentioned surgery in the spring. i said no. i kept up the massage. it eased "
+                    "a lot over the summer. will it come back?")
+    assert scope.pointed_at(reader.read(too_far_back)) == []  # four sentences back: the story's
+    far_from_the_word = ("my doctor said that with rest and patience and time most people never need an "
+                         "operation. is that true for it?")
+    assert scope.pointed_at(reader.read(far_from_the_word)) == []  # said, but not what was said to be done
+    past_it = "my gp suggested orthotics, which i got. what else can i do for it?"
+    assert scope.pointed_at(reader.read(past_it)) == []  # asks past what was put forward
+
+
+@pytest.mark.parametrize("name, value", [("sentences", 0), ("reach", "far"), ("sentences", True), ("beyond", [])])
+def test_malformed_pointing_back_settings_are_reported(tmp_path: Path, reader: Reader, name: str, value) -> None:
+    data = {**SMALL_SCOPE, "pointing_back": {**SMALL_SCOPE["pointing_back"], name: value}}
+    with pytest.raises(KnowledgeError, match=re.escape(f"pointing_back.{name}")):
+        Scope.load(reader, write_scope(tmp_path, data))
 
 
 @pytest.mark.parametrize("data, message", [
