@@ -276,7 +276,7 @@ class Scope:
     offers: Any  # a matcher of the words that put a subject forward ("offered", "recommends")
     back_sentences: int = 1  # how many sentences before the question may put it forward
     reach: int = 1000  # at most this many words from the word that puts it forward to the subject
-    beyond: FrozenSet[str] = frozenset()  # question words that ask past what was put forward ("else")
+    beyond: Any = None  # a matcher of the words that ask past what was named ("what else", "anything further")
 
     @classmethod
     def load(cls, reader: Reader, settings_file: Path = SCOPE_FILE) -> "Scope":
@@ -301,14 +301,19 @@ class Scope:
             counts[name] = back.get(name)
             if not isinstance(counts[name], int) or isinstance(counts[name], bool) or counts[name] < 1:
                 raise KnowledgeError(f"{settings_file}: pointing_back.{name} must be a whole number from 1")
-        beyond = string_list(back.get("beyond"), f"{settings_file}: pointing_back.beyond")
+        beyond = reader.matcher({"beyond": string_list(back.get("beyond"), f"{settings_file}: pointing_back.beyond")})
         return cls({key: str(group["name"]) for key, group in groups.items()}, matcher, float(confidence),
-                   frozenset(pointers), offers, counts["sentences"], counts["reach"], frozenset(beyond))
+                   frozenset(pointers), offers, counts["sentences"], counts["reach"], beyond)
 
     def uncovered(self, message: ParsedMessage) -> List[str]:
         """The names of the uncovered subjects the question names, in the order they appear. Subjects
         only told in the story ("I had two cortisone shots. What else can I do?") are not the question."""
-        return self._names(matches(self.matcher, message, asking_only=True))
+        found = matches(self.matcher, message, asking_only=True)
+        past = [start for _, start, _ in self.beyond(message.doc)] if self.beyond is not None else []
+        # A sentence that asks past what it has named ("I already wear insoles, but is there anything
+        # further I can do?") asks about the rest: what it named is what was tried.
+        return self._names([(key, start, end) for key, start, end in found if not any(
+            start < after and message.doc[start].sent.start == message.doc[after].sent.start for after in past)])
 
     def pointed_at(self, message: ParsedMessage) -> List[str]:
         """The names of the uncovered subjects that the sentences just before the question put forward
@@ -324,7 +329,9 @@ class Scope:
         if any(message.in_asking(start) for _, start, _ in found):
             return []
         words = {token.lower_ for span in message.asking for token in span}
-        if not words & self.pointers or words & self.beyond:
+        if not words & self.pointers:
+            return []
+        if self.beyond is not None and any(message.in_asking(start) for _, start, _ in self.beyond(message.doc)):
             return []
         question = message.asking[0].start
         start = question

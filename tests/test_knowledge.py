@@ -279,7 +279,7 @@ SMALL_SCOPE = {
         "surgery": {"name": "surgery", "phrases": ["surgery", "operation"]},
     },
     "pointing_back": {"words": ["it", "that", "those"], "offers": ["offer", "suggest", "say", "mention"],
-                      "sentences": 3, "reach": 8, "beyond": ["else"]},
+                      "sentences": 3, "reach": 8, "beyond": ["what else", "anything further"]},
 }
 
 
@@ -335,6 +335,16 @@ def test_what_was_put_forward_a_few_sentences_back_or_said_to_be_the_matter_is_p
     assert scope.pointed_at(reader.read(far_from_the_word)) == []  # said, but not what was said to be done
     past_it = "my gp suggested orthotics, which i got. what else can i do for it?"
     assert scope.pointed_at(reader.read(past_it)) == []  # asks past what was put forward
+
+
+def test_a_question_that_asks_past_what_it_names_is_not_about_it(tmp_path: Path, reader: Reader) -> None:
+    scope = Scope.load(reader, write_scope(tmp_path, SMALL_SCOPE))
+    tried = "i wear orthotics every day now, but is there anything further i could be doing for my heel?"
+    assert scope.uncovered(reader.read(tried)) == []
+    after = "is there anything further i could be doing, or should i get orthotics?"
+    assert scope.uncovered(reader.read(after)) == ["insoles"]  # named after it: asked
+    elsewhere = "i walk a lot for work. do orthotics help? what else can i do?"
+    assert scope.uncovered(reader.read(elsewhere)) == ["insoles"]  # asked in a sentence of its own
 
 
 @pytest.mark.parametrize("name, value", [("sentences", 0), ("reach", "far"), ("sentences", True), ("beyond", [])])
