@@ -12,7 +12,7 @@ import json
 import logging
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Tuple
 
@@ -277,6 +277,8 @@ class Scope:
     back_sentences: int = 1  # how many sentences before the question may put it forward
     reach: int = 1000  # at most this many words from the word that puts it forward to the subject
     beyond: Any = None  # a matcher of the words that ask past what was named ("what else", "anything further")
+    asked_of: Mapping[str, FrozenSet[str]] = field(default_factory=dict)  # subject -> words asking about it
+    asked_of_matcher: Any = None  # the phrases that name such a subject in the story
 
     @classmethod
     def load(cls, reader: Reader, settings_file: Path = SCOPE_FILE) -> "Scope":
@@ -287,6 +289,14 @@ class Scope:
         for key, group in groups.items():
             if not isinstance(group, dict) or not group.get("name") or not group.get("phrases"):
                 raise KnowledgeError(f"{settings_file}: subject '{key}' needs a 'name' and 'phrases'")
+        asked_of, named_by = {}, {}
+        for key, group in groups.items():
+            if "asked_of" in group:
+                entry = group["asked_of"]
+                if not isinstance(entry, dict):
+                    raise KnowledgeError(f"{settings_file}: {key}.asked_of needs 'words' and 'phrases'")
+                asked_of[key] = frozenset(w.lower() for w in string_list(entry.get("words"), f"{settings_file}: {key}.asked_of.words"))
+                named_by[key] = string_list(entry.get("phrases"), f"{settings_file}: {key}.asked_of.phrases")
         confidence = data.get("min_confidence")
         if not isinstance(confidence, (int, float)) or not 0 <= confidence <= 1:
             raise KnowledgeError(f"{settings_file}: 'min_confidence' must be a number from 0 to 1")
@@ -303,17 +313,27 @@ class Scope:
                 raise KnowledgeError(f"{settings_file}: pointing_back.{name} must be a whole number from 1")
         beyond = reader.matcher({"beyond": string_list(back.get("beyond"), f"{settings_file}: pointing_back.beyond")})
         return cls({key: str(group["name"]) for key, group in groups.items()}, matcher, float(confidence),
-                   frozenset(pointers), offers, counts["sentences"], counts["reach"], beyond)
+                   frozenset(pointers), offers, counts["sentences"], counts["reach"], beyond, asked_of,
+                   reader.matcher(named_by) if named_by else None)
 
     def uncovered(self, message: ParsedMessage) -> List[str]:
         """The names of the uncovered subjects the question names, in the order they appear. Subjects
-        only told in the story ("I had two cortisone shots. What else can I do?") are not the question."""
+        only told in the story ("I had two cortisone shots. What else can I do?") are not the question,
+        except a person the question asks about (a subject's `asked_of`: one of its phrases in the story,
+        one of its words in the question: "My son is 10 and his heels hurt after football. Can I use my
+        massage tool on him?")."""
         found = matches(self.matcher, message, asking_only=True)
         past = [start for _, start, _ in self.beyond(message.doc)] if self.beyond is not None else []
         # A sentence that asks past what it has named ("I already wear insoles, but is there anything
         # further I can do?") asks about the rest: what it named is what was tried.
-        return self._names([(key, start, end) for key, start, end in found if not any(
-            start < after and message.doc[start].sent.start == message.doc[after].sent.start for after in past)])
+        found = [(key, start, end) for key, start, end in found if not any(
+            start < after and message.doc[start].sent.start == message.doc[after].sent.start for after in past)]
+        words = {token.lower_ for span in message.asking for token in span}
+        asked = [key for key, of in self.asked_of.items() if of & words]
+        if asked and self.asked_of_matcher is not None:
+            found = sorted({*found, *((key, start, end) for key, start, end in matches(self.asked_of_matcher, message)
+                                      if key in asked)}, key=lambda match: match[1])
+        return self._names(found)
 
     def pointed_at(self, message: ParsedMessage) -> List[str]:
         """The names of the uncovered subjects that the sentences just before the question put forward

@@ -277,6 +277,8 @@ SMALL_SCOPE = {
         "insoles": {"name": "insoles", "phrases": ["insole", "orthotic"]},
         "conditions": {"name": "other conditions", "phrases": ["heel spur", "tendinitis"]},
         "surgery": {"name": "surgery", "phrases": ["surgery", "operation"]},
+        "children": {"name": "children", "phrases": ["my 9 year old", "growing pains"],
+                     "asked_of": {"words": ["him", "his"], "phrases": ["my son is 9", "my 9 year old"]}},
     },
     "pointing_back": {"words": ["it", "that", "those"], "offers": ["offer", "suggest", "say", "mention"],
                       "sentences": 3, "reach": 8, "beyond": ["what else", "anything further"]},
@@ -345,6 +347,16 @@ def test_a_question_that_asks_past_what_it_names_is_not_about_it(tmp_path: Path,
     assert scope.uncovered(reader.read(after)) == ["insoles"]  # named after it: asked
     elsewhere = "i walk a lot for work. do orthotics help? what else can i do?"
     assert scope.uncovered(reader.read(elsewhere)) == ["insoles"]  # asked in a sentence of its own
+
+
+def test_a_child_named_in_the_story_is_what_a_question_about_him_asks_about(tmp_path: Path, reader: Reader) -> None:
+    scope = Scope.load(reader, write_scope(tmp_path, SMALL_SCOPE))
+    child = "my son is 9 and plays rugby every weekend. his heels ache after games. can i massage them for him?"
+    assert scope.uncovered(reader.read(child)) == ["children"]
+    grown_up = "my son is 29 and plays rugby every weekend. his heels ache after games. can i massage them for him?"
+    assert scope.uncovered(reader.read(grown_up)) == []  # a grown-up son: the guide's
+    mine = "my son is 9 and plays rugby, i stand on the sideline for hours. can i massage my own heel after?"
+    assert scope.uncovered(reader.read(mine)) == []  # the question is about the parent's heel
 
 
 @pytest.mark.parametrize("name, value", [("sentences", 0), ("reach", "far"), ("sentences", True), ("beyond", [])])
@@ -464,3 +476,14 @@ CHILDREN = "children's conditions (such as growing pains or Sever's disease)"
 def test_a_child_named_by_age_is_not_covered(reader: Reader, text: str, subjects: List[str]) -> None:
     """Children's heel pain is out of the guide's scope (LABELING.md), also when the child is named by age."""
     assert Scope.load(reader).uncovered(reader.read(text)) == subjects
+
+
+@pytest.mark.parametrize("asked_of, message", [
+    (["him"], "children.asked_of needs 'words' and 'phrases'"),
+    ({"words": ["him"]}, "children.asked_of.phrases"),
+    ({"phrases": ["my son is 9"]}, "children.asked_of.words"),
+])
+def test_malformed_asked_of_is_reported(tmp_path: Path, reader: Reader, asked_of, message: str) -> None:
+    groups = {**SMALL_SCOPE["uncovered"], "children": {**SMALL_SCOPE["uncovered"]["children"], "asked_of": asked_of}}
+    with pytest.raises(KnowledgeError, match=re.escape(message)):
+        Scope.load(reader, write_scope(tmp_path, {**SMALL_SCOPE, "uncovered": groups}))
