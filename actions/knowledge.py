@@ -140,6 +140,9 @@ class Refinement:
     values: Tuple[str, ...] = ()
     anywhere: bool = False
     alone: bool = False  # applies only when no other `alone` rule of the need applies too
+    # words of a question that points back at what the story names ("My mother-in-law does reflexology
+    # ... Will it help?"): the entity is then looked for in the whole message
+    pointed_at_by: FrozenSet[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -216,6 +219,9 @@ class Needs:
                     to=to, answer=tuple(known(t, rule_where) for t in rule.get("answer") or ()) or (to,),
                     phrases_key=key, entity=rule.get("entity"), values=tuple(rule.get("values") or ()),
                     anywhere=bool(rule.get("anywhere")), alone=bool(rule.get("alone")),
+                    pointed_at_by=frozenset(w.lower() for w in string_list(
+                        rule["pointed_at_by"], f"{needs_file}: {rule_where}: pointed_at_by")) if "pointed_at_by" in rule
+                    else frozenset(),
                 ))
             notice = entry.get("notice")
             if notice is not None and notice not in NOTICES:
@@ -255,12 +261,27 @@ class Needs:
             if named(rule) and not (rule.alone and several):
                 return Answer(rule.answer)
             if rule.entity:
-                values = message.values(rule.entity, question_only=not rule.anywhere)
-                if rule.to == TECHNIQUE and len(values) == 1:
-                    return Answer((technique_topic_id(values[0]),))
-                if rule.to != TECHNIQUE and any(v in rule.values for v in values):
-                    return Answer(rule.answer)
+                refined = self._by_entity(rule, message.values(rule.entity, question_only=not rule.anywhere))
+                if refined:
+                    return refined
+        # Nothing the question names: a question that points back ("Will it help?") is about what the whole
+        # message names, if the need's rule says so.
+        asking = {token.lower_ for span in message.asking for token in span}
+        for rule in need.refine:
+            if rule.entity and rule.pointed_at_by & asking:
+                refined = self._by_entity(rule, message.values(rule.entity))
+                if refined:
+                    return refined
         return Answer(need.answer, need.notice)
+
+    @staticmethod
+    def _by_entity(rule: Refinement, values: List[str]) -> Optional[Answer]:
+        """The rule's answer for these entity values, if they refine it (one technique; a listed value)."""
+        if rule.to == TECHNIQUE and len(values) == 1:
+            return Answer((technique_topic_id(values[0]),))
+        if rule.to != TECHNIQUE and any(v in rule.values for v in values):
+            return Answer(rule.answer)
+        return None
 
 
 @dataclass(frozen=True)

@@ -196,6 +196,28 @@ def test_a_refinement_reads_the_question_not_the_story(needs: Needs, reader: Rea
     assert needs.answer(needs.get("ask_how_massage_helps"), reader.read(story)).topics == ("massage_benefits",)
 
 
+@pytest.mark.parametrize("intent, text, topics", [
+    # the story names one technique and the question only points back at it
+    ("ask_how_massage_helps", "my sister is training in gua sha at a college in leeds and wants to practise on my "
+                              "heel, she has all the tools and oils already. she is very keen and i don't want to "
+                              "say no. would it do anything for pf?", ("techniques.gua_sha",)),
+    ("ask_techniques", "the clinic down the road from my work has started offering myofascial release on a board "
+                       "outside, twenty pounds a session. my heel has been sore for weeks. what even is it?",
+     ("techniques.myofascial_release",)),
+    # no word that points back: the need's own answer
+    ("ask_techniques", "i had reflexology on holiday in spain last summer and the lady spent an hour on my feet, it "
+                       "was lovely. now back home my heel is sore again. which kinds of massage are there for heel "
+                       "pain?", ("techniques",)),
+    # what the question names comes first ("it" is the heel here)
+    ("ask_how_massage_helps", "my physio has been doing deep tissue on my calves every week since the spring and "
+                              "i work long shifts on a hospital ward. does massage get more blood flowing to it?",
+     ("massage_benefits.circulation",)),
+])
+def test_a_question_that_points_back_is_about_the_technique_the_story_names(
+        needs: Needs, reader: Reader, intent: str, text: str, topics) -> None:
+    assert needs.answer(needs.get(intent), reader.read(text)).topics == topics
+
+
 def test_needs_the_guide_does_not_answer_say_so(needs: Needs) -> None:
     assert not needs.get("ask_other_treatments").covered
     assert needs.get("ask_activity").related == "causes.overuse"
