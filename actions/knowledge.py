@@ -215,14 +215,15 @@ class Needs:
                 if rule.get("phrases"):
                     key = f"{intent}|{n}"
                     phrases[key] = string_list(rule["phrases"], f"{needs_file}: {rule_where}: phrases")
+                pointing = (string_list(rule["pointed_at_by"], f"{needs_file}: {rule_where}: pointed_at_by")
+                            if "pointed_at_by" in rule else ())
                 rules.append(Refinement(
                     to=to, answer=tuple(known(t, rule_where) for t in rule.get("answer") or ()) or (to,),
                     phrases_key=key, entity=rule.get("entity"), values=tuple(rule.get("values") or ()),
-                    anywhere=bool(rule.get("anywhere")), alone=bool(rule.get("alone")),
-                    pointed_at_by=frozenset(w.lower() for w in string_list(
-                        rule["pointed_at_by"], f"{needs_file}: {rule_where}: pointed_at_by")) if "pointed_at_by" in rule
-                    else frozenset(),
+                    anywhere=bool(rule.get("anywhere")), alone=bool(rule.get("alone")), pointed_at_by=frozenset(pointing),
                 ))
+                if rules[-1].pointed_at_by and not rules[-1].entity:
+                    raise KnowledgeError(f"{needs_file}: {rule_where}: 'pointed_at_by' needs an 'entity'")
             notice = entry.get("notice")
             if notice is not None and notice not in NOTICES:
                 raise KnowledgeError(f"{needs_file}: {where}: unknown notice '{notice}' (known: {', '.join(NOTICES)})")
@@ -296,7 +297,7 @@ class Scope:
     pointers: FrozenSet[str]
     offers: Any  # a matcher of the words that put a subject forward ("offered", "recommends")
     back_sentences: int = 1  # how many sentences before the question may put it forward
-    reach: int = 1000  # at most this many words from the word that puts it forward to the subject
+    reach: int = 1000  # at most this many tokens from the word that puts it forward to the subject
     beyond: Any = None  # a matcher of the words that ask past what was named ("what else", "anything further")
     asked_of: Mapping[str, FrozenSet[str]] = field(default_factory=dict)  # subject -> words asking about it
     asked_of_matcher: Any = None  # the phrases that name such a subject in the story
@@ -316,7 +317,7 @@ class Scope:
                 entry = group["asked_of"]
                 if not isinstance(entry, dict):
                     raise KnowledgeError(f"{settings_file}: {key}.asked_of needs 'words' and 'phrases'")
-                asked_of[key] = frozenset(w.lower() for w in string_list(entry.get("words"), f"{settings_file}: {key}.asked_of.words"))
+                asked_of[key] = frozenset(string_list(entry.get("words"), f"{settings_file}: {key}.asked_of.words"))
                 named_by[key] = string_list(entry.get("phrases"), f"{settings_file}: {key}.asked_of.phrases")
         confidence = data.get("min_confidence")
         if not isinstance(confidence, (int, float)) or not 0 <= confidence <= 1:
@@ -383,8 +384,11 @@ class Scope:
         offered = self.offers(message.doc[start:question])
         # What is put forward follows the word that puts it forward, closely and in its sentence: "the
         # therapist I see for my shoulders offered to work on my feet" offers no shoulder treatment.
+        def same_sentence(a: int, b: int) -> bool:
+            return message.doc[a].sent.start == message.doc[b].sent.start
+
         put_forward = [(key, begin, end) for key, begin, end in found if begin < question and any(
-            offer_end <= begin <= offer_end + self.reach and message.doc[begin].sent.start == message.doc[offer].sent.start
+            offer_end <= begin <= offer_end + self.reach and same_sentence(begin, offer)
             for _, offer, offer_end in offered)]
         return self._names(put_forward)
 

@@ -27,7 +27,7 @@ Rasa's results, only without repeating work whose answer never changes.
   is further back than the rule is long. So a message late in a conversation cost more than an early one
   (1.75 against 0.9 ms a prediction at the 10th message). The policy now reads the events of the last
   `longest rule + 2` actions only, walking back from the end, as Rasa's `_trim_tracker_by_max_history`
-  cuts a tracker for MemoizationPolicy (which itself reads the whole history first). The same rules
+  cuts a tracker for AugmentedMemoizationPolicy (which itself reads the whole history first). The same rules
   match. Only where no state can depend on an event before the cut: the domain has no forms and no slot
   that influences the conversation, and no undo or loop event stands in the stretch read; otherwise the
   whole history, as Rasa does.
@@ -71,7 +71,9 @@ RASA_ENDPOINT_SESSION = EndpointConfig.session  # Rasa's own: a new session for 
 RASA_CLOSE_RESOURCES = rasa.core.run.close_resources
 RASA_ACTION_CALL_FORMAT = RemoteAction._action_call_format  # Rasa's own: the whole history in every call
 RASA_RULE_PREDICTION_STATES = RulePolicy._prediction_states  # Rasa's own: states of the whole history
-RULE_STATES_MARGIN = 2  # actions kept beyond the longest rule
+# Actions kept beyond the longest rule: the first state after the cut has no action before it (it reads as a
+# conversation start) and the next may lack its user message; rules never look further back than their length.
+RULE_STATES_MARGIN = 2
 KEEP_ALIVE_S = 2.0  # below Sanic's KEEP_ALIVE_TIMEOUT (5 s), which the action server (rasa-sdk) uses
 _event_classes: Dict[Text, Type[Event]] = {}
 _kept_sessions: Dict[Tuple[int, int], aiohttp.ClientSession] = {}
@@ -240,13 +242,17 @@ def rule_prediction_states(
 
 
 def current_turn(tracker: DialogueStateTracker) -> Optional[List[Event]]:
-    """The events from the `action_listen` before the latest user message on; None without a user message."""
-    events = list(tracker.events)
-    for index in range(len(events) - 1, -1, -1):
-        if isinstance(events[index], UserUttered):
-            before = events[index - 1] if index else None
-            listened = isinstance(before, ActionExecuted) and before.action_name == ACTION_LISTEN_NAME
-            return events[index - 1 if listened else index:]
+    """The events from the `action_listen` before the latest user message on; None without a user message.
+    Read from the end, so the cost does not grow with the conversation."""
+    turn: List[Event] = []
+    walk = reversed(tracker.events)
+    for event in walk:
+        turn.append(event)
+        if isinstance(event, UserUttered):
+            before = next(walk, None)
+            if isinstance(before, ActionExecuted) and before.action_name == ACTION_LISTEN_NAME:
+                turn.append(before)
+            return turn[::-1]
     return None
 
 
@@ -258,6 +264,7 @@ class _CurrentTurnOnly:
         self._events = events
 
     def current_state(self, event_verbosity: EventVerbosity = EventVerbosity.NONE) -> Dict[Text, Any]:
+        """Rasa's state without events (Rasa's call asks for all of them), then the current turn's."""
         state = self._tracker.current_state(EventVerbosity.NONE)
         state["events"] = [event.as_dict() for event in self._events]
         return state

@@ -259,8 +259,9 @@ class SQLTrackerStore(RasaSQLTrackerStore):
         }
 
     def _additional_events(self, session: Any, tracker: DialogueStateTracker) -> Iterator:
-        """The tracker's events the database does not hold yet: Rasa's count of the latest session's rows
-        (with the statement built once), or none for a tracker just read by `retrieve`."""
+        """The tracker's events the database does not hold yet: after Rasa's count of the latest session's
+        rows (with the statement built once), or, for a tracker just read by `retrieve`, after the rows read
+        (no count query)."""
         stored: Optional[int] = getattr(tracker, STORED_EVENTS, None)
         if stored is None:
             stored = session.execute(self._latest_session_count, {"sender_id": tracker.sender_id}).scalar()

@@ -212,6 +212,10 @@ def test_a_refinement_reads_the_question_not_the_story(needs: Needs, reader: Rea
     ("ask_techniques", "i had reflexology on holiday in spain last summer and the lady spent an hour on my feet, it "
                        "was lovely. now back home my heel is sore again. which kinds of massage are there for heel "
                        "pain?", ("techniques",)),
+    # two techniques in the story: which one "it" is, is not known
+    ("ask_how_massage_helps", "my sister is training in gua sha and my neighbour does reflexology from her front "
+                              "room, and both want to practise on my heel this month. would it do anything for pf?",
+     ("massage_benefits",)),
     # what the question names comes first ("it" is the heel here)
     ("ask_how_massage_helps", "my physio has been doing deep tissue on my calves every week since the spring and "
                               "i work long shifts on a hospital ward. does massage get more blood flowing to it?",
@@ -235,6 +239,8 @@ def test_needs_the_guide_does_not_answer_say_so(needs: Needs) -> None:
     (lambda n: n["ask_symptoms"].update(notice="hug"), r"unknown notice 'hug'"),
     (lambda n: n["ask_prognosis"]["refine"][0].update(to="nowhere"), r"refine rule 1: unknown topic 'nowhere'"),
     (lambda n: n["ask_prognosis"]["refine"][0].pop("phrases"), r"refine rule 1: needs 'to' and 'phrases' or 'entity'"),
+    (lambda n: n["ask_prognosis"]["refine"][0].update(pointed_at_by=["it"]),
+     r"refine rule 1: 'pointed_at_by' needs an 'entity'"),
 ])
 def test_malformed_needs_are_reported_with_file_and_problem(
         tmp_path: Path, guide: Guide, reader: Reader, mutate, message: str) -> None:
@@ -306,7 +312,7 @@ SMALL_SCOPE = {
         "children": {"name": "children", "phrases": ["my 9 year old", "growing pains"],
                      "asked_of": {"words": ["him", "his"], "phrases": ["my son is 9", "my 9 year old"]}},
     },
-    "pointing_back": {"words": ["it", "that", "those"], "offers": ["offer", "suggest", "say", "mention"],
+    "pointing_back": {"words": ["it", "that", "those"], "offers": ["offer", "suggest", "say", "mention", "reckon"],
                       "sentences": 3, "reach": 8, "beyond": ["what else", "anything further"]},
 }
 
@@ -361,6 +367,9 @@ def test_what_was_put_forward_a_few_sentences_back_or_said_to_be_the_matter_is_p
     far_from_the_word = ("my doctor said that with rest and patience and time most people never need an "
                          "operation. is that true for it?")
     assert scope.pointed_at(reader.read(far_from_the_word)) == []  # said, but not what was said to be done
+    reckons = ("been to the physio twice now for my heel. she reckons tendinitis rather than pf. "
+               "what's the best way to treat that?")
+    assert scope.pointed_at(reader.read(reckons)) == ["other conditions"]
     past_it = "my gp suggested orthotics, which i got. what else can i do for it?"
     assert scope.pointed_at(reader.read(past_it)) == []  # asks past what was put forward
 

@@ -12,8 +12,8 @@ from rasa.engine import loader
 from rasa.engine.constants import PLACEHOLDER_MESSAGE, PLACEHOLDER_TRACKER
 from rasa.engine.storage.local_model_storage import LocalModelStorage
 from rasa.shared.core.domain import Domain
-from rasa.shared.core.events import (ActionExecuted, BotUttered, Restarted, SessionStarted, SlotSet, UserUttered,
-                                     UserUtteranceReverted)
+from rasa.shared.core.events import (ActionExecuted, ActionReverted, ActiveLoop, BotUttered, Restarted,
+                                     SessionStarted, SlotSet, UserUttered, UserUtteranceReverted)
 from rasa.shared.core.trackers import DialogueStateTracker
 
 import channels  # noqa: F401  (installs the speed-ups)
@@ -96,6 +96,41 @@ def test_late_in_a_conversation_only_the_last_actions_are_read(graph: Tuple[Any,
     assert 0 < speedups.longest_rule(policy) < len(last) - 1
     assert len(last) < len(whole)
     assert last[1:] == whole[-(len(last) - 1):]
+
+
+def test_a_longer_rule_reads_further_back(graph: Tuple[Any, Any]) -> None:
+    policy = rule_policy(graph)
+    domain = Domain.load(PROJECT_ROOT / "domain.yml")
+    *_, tracker = conversation(graph, TEXTS[:12])
+    short = speedups.rule_prediction_states(policy, tracker, domain)
+    policy.__dict__["_pf_longest_rule"] = speedups.longest_rule(policy) + 3
+    try:
+        longer = speedups.rule_prediction_states(policy, tracker, domain)
+    finally:
+        del policy.__dict__["_pf_longest_rule"]
+    assert len(short) < len(longer) and longer[-(len(short) - 1):] == short[1:]
+
+
+def test_where_an_earlier_event_can_matter_the_whole_history_is_read(graph: Tuple[Any, Any]) -> None:
+    policy = rule_policy(graph)
+    ours = Domain.load(PROJECT_ROOT / "domain.yml")
+    *_, tracker = conversation(graph, TEXTS[:12])
+    whole = speedups.RASA_RULE_PREDICTION_STATES(policy, tracker, ours)
+    featurized = Domain.from_dict({**ours.as_dict(), "slots": {
+        **ours.as_dict()["slots"], "seen": {"type": "bool", "influence_conversation": True,
+                                           "mappings": [{"type": "custom"}]}}})
+    assert len(speedups.rule_prediction_states(policy, tracker, featurized)) == len(
+        speedups.RASA_RULE_PREDICTION_STATES(policy, tracker, featurized))
+    in_a_loop = tracker.copy()
+    in_a_loop.update(ActiveLoop("some_form"))
+    assert len(speedups.rule_prediction_states(policy, in_a_loop, ours)) == len(
+        speedups.RASA_RULE_PREDICTION_STATES(policy, in_a_loop, ours)) >= len(whole)
+
+
+@pytest.mark.parametrize("undo", [ActionReverted(), ActiveLoop(None)])
+def test_an_action_undone_or_a_loop_event_in_the_stretch_leaves_it_to_rasa(undo: Any) -> None:
+    events = [ActionExecuted("action_listen")] + turn("greet") + [undo] + turn("help")
+    assert speedups.recent_tracker(DialogueStateTracker.from_events("someone", events), 4) is None
 
 
 def test_a_slot_that_influences_the_conversation_keeps_the_whole_history() -> None:

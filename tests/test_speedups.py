@@ -1,9 +1,9 @@
-"""The server fixes of channels/speedups.py give exactly Rasa's results and are installed once the project's
+"""The server fixes of channels/speedups.py give Rasa's results and are installed once the project's
 channels are imported: the cached action-response validation accepts and rejects what Rasa's own does, with
 the same message; the remembered event classes are the ones Rasa's lookup finds; the kept session to the
 action server sends what Rasa's own sends, over one connection, and is closed at stop; a call to the action
-server carries Rasa's state with the current turn's events only. (RulePolicy's shorter read of the
-history: tests/test_rule_history.py.)"""
+server carries Rasa's state with the current turn's events only (a deliberate change: the project's actions
+read no earlier events, checked below). (RulePolicy's shorter read of the history: tests/test_rule_history.py.)"""
 from __future__ import annotations
 
 import asyncio
@@ -36,6 +36,8 @@ from channels.speedups import (
     surely_valid,
     validate_action_result,
 )
+
+from tests.conftest import PROJECT_ROOT
 
 EVENT_TYPE_NAMES = sorted({cls.type_name for cls in all_subclasses(Event)})
 
@@ -213,7 +215,7 @@ def test_the_action_call_is_installed() -> None:
 
 def test_the_action_call_carries_rasas_state_with_the_current_turn_only() -> None:
     action = RemoteAction("action_answer", EndpointConfig("http://127.0.0.1:1/webhook"))
-    domain = Domain.load("domain.yml")
+    domain = Domain.load(PROJECT_ROOT / "domain.yml")
     tracker = conversation(6)
     ours, rasas = action_call_format(action, tracker, domain), RASA_ACTION_CALL_FORMAT(action, tracker, domain)
     assert {key: value for key, value in ours.items() if key != "tracker"} == \
@@ -229,6 +231,15 @@ def test_the_action_call_carries_rasas_state_with_the_current_turn_only() -> Non
 
 def test_a_tracker_without_a_user_message_is_sent_whole() -> None:
     action = RemoteAction("action_answer", EndpointConfig("http://127.0.0.1:1/webhook"))
-    domain = Domain.load("domain.yml")
+    domain = Domain.load(PROJECT_ROOT / "domain.yml")
     tracker = DialogueStateTracker.from_events("someone", [ActionExecuted("action_session_start"), SessionStarted()])
     assert action_call_format(action, tracker, domain) == RASA_ACTION_CALL_FORMAT(action, tracker, domain)
+
+
+def test_the_projects_actions_read_no_earlier_events() -> None:
+    """What makes sending the current turn only safe: no action reads the tracker's event history."""
+    sources = {path.name: path.read_text() for path in (PROJECT_ROOT / "actions").glob("*.py")}
+    assert len(sources) > 5
+    for name, source in sources.items():
+        for reader in ("tracker.events", "get_last_event_for", "events_after_latest_restart", "applied_events"):
+            assert reader not in source, f"actions/{name} reads {reader}: send it the whole tracker again"
