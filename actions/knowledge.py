@@ -267,9 +267,8 @@ class Needs:
                     return refined
         # Nothing the question names: a question that points back ("Will it help?") is about what the whole
         # message names, if the need's rule says so.
-        asking = {token.lower_ for span in message.asking for token in span}
         for rule in need.refine:
-            if rule.entity and rule.pointed_at_by & asking:
+            if rule.entity and rule.pointed_at_by & message.asking_words:
                 refined = self._by_entity(rule, message.values(rule.entity))
                 if refined:
                     return refined
@@ -308,11 +307,10 @@ class Scope:
         groups = data.get("uncovered") if isinstance(data, dict) else None
         if not isinstance(groups, dict) or not groups:
             raise KnowledgeError(f"{settings_file}: expected a non-empty mapping under 'uncovered'")
+        asked_of, named_by = {}, {}
         for key, group in groups.items():
             if not isinstance(group, dict) or not group.get("name") or not group.get("phrases"):
                 raise KnowledgeError(f"{settings_file}: subject '{key}' needs a 'name' and 'phrases'")
-        asked_of, named_by = {}, {}
-        for key, group in groups.items():
             if "asked_of" in group:
                 entry = group["asked_of"]
                 if not isinstance(entry, dict):
@@ -348,10 +346,9 @@ class Scope:
         past = [start for _, start, _ in self.beyond(message.doc)] if self.beyond is not None else []
         # A sentence that asks past what it has named ("I already wear insoles, but is there anything
         # further I can do?") asks about the rest: what it named is what was tried.
-        found = [(key, start, end) for key, start, end in found if not any(
-            start < after and message.doc[start].sent.start == message.doc[after].sent.start for after in past)]
-        words = {token.lower_ for span in message.asking for token in span}
-        asked = [key for key, of in self.asked_of.items() if of & words]
+        found = [(key, start, end) for key, start, end in found
+                 if not any(start < after and message.same_sentence(start, after) for after in past)]
+        asked = [key for key, of in self.asked_of.items() if of & message.asking_words]
         if asked and self.asked_of_matcher is not None:
             found = sorted({*found, *((key, start, end) for key, start, end in matches(self.asked_of_matcher, message)
                                       if key in asked)}, key=lambda match: match[1])
@@ -370,8 +367,7 @@ class Scope:
         found = matches(self.matcher, message)  # once: what the question names, and what the story does
         if any(message.in_asking(start) for _, start, _ in found):
             return []
-        words = {token.lower_ for span in message.asking for token in span}
-        if not words & self.pointers:
+        if not message.asking_words & self.pointers:
             return []
         if self.beyond is not None and any(message.in_asking(start) for _, start, _ in self.beyond(message.doc)):
             return []
@@ -384,11 +380,8 @@ class Scope:
         offered = self.offers(message.doc[start:question])
         # What is put forward follows the word that puts it forward, closely and in its sentence: "the
         # therapist I see for my shoulders offered to work on my feet" offers no shoulder treatment.
-        def same_sentence(a: int, b: int) -> bool:
-            return message.doc[a].sent.start == message.doc[b].sent.start
-
         put_forward = [(key, begin, end) for key, begin, end in found if begin < question and any(
-            offer_end <= begin <= offer_end + self.reach and same_sentence(begin, offer)
+            offer_end <= begin <= offer_end + self.reach and message.same_sentence(begin, offer)
             for _, offer, offer_end in offered)]
         return self._names(put_forward)
 

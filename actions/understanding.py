@@ -12,6 +12,7 @@ The NLU model's tokenizer (components/focused_tokenizer.py) finds the question w
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 from dataclasses import dataclass
@@ -323,6 +324,16 @@ class ParsedMessage:
     def in_asking(self, token_index: int) -> bool:
         """Whether the token is in a sentence that asks (not in the context read with a thin question)."""
         return any(span.start <= token_index < span.end for span in self.asking)
+
+    @functools.cached_property
+    def asking_words(self) -> FrozenSet[str]:
+        """The lower-case words of the sentences that ask: what the scope and need rules look for ("it",
+        "him"), read once per message."""
+        return frozenset(token.lower_ for span in self.asking for token in span)
+
+    def same_sentence(self, token_index: int, other_index: int) -> bool:
+        """Whether two tokens stand in the same sentence."""
+        return self.doc[token_index].sent.start == self.doc[other_index].sent.start
 
     def values(self, label: str, question_only: bool = False) -> List[str]:
         """Canonical values of the entities with this label, in order, each once; not those negated
