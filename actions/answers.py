@@ -222,9 +222,11 @@ class Answerer:
             return self.not_covered_reply(need, uncovered)
         answer = self.needs.answer(need, message)
         topics = [self.guide.get(t) for t in answer.topics]
-        if uncovered and understood.confidence < self.scope.min_confidence:
+        if uncovered and (understood.confidence < self.scope.min_confidence
+                          or self.scope.declines_whole_question(uncovered)):
             # The classifier is not sure the question is about the guide's topic, and it names a subject the
-            # guide does not cover: say so first, then what the guide does say.
+            # guide does not cover (or it is for a child or a pet, whom the guide does not cover whatever the
+            # need): say so first, then what the guide does say.
             logger.info("Partial answer: %d uncovered subject(s), intent %s (%.2f)", len(uncovered), intent,
                         understood.confidence)
             return Reply(topic=OUT_OF_SCOPE, passages=topics[:1], preface=self.settings.partial_answer.format(

@@ -300,6 +300,9 @@ class Scope:
     beyond: Any = None  # a matcher of the words that ask past what was named ("what else", "anything further")
     asked_of: Mapping[str, FrozenSet[str]] = field(default_factory=dict)  # subject -> words asking about it
     asked_of_matcher: Any = None  # the phrases that name such a subject in the story
+    # subjects that are whom a question is for (a child, a pet): the guide's answers are for an adult's own
+    # heel, so such a question is answered as not covered however sure the classifier is of its need
+    whole_question: FrozenSet[str] = frozenset()
 
     @classmethod
     def load(cls, reader: Reader, settings_file: Path = SCOPE_FILE) -> "Scope":
@@ -307,10 +310,14 @@ class Scope:
         groups = data.get("uncovered") if isinstance(data, dict) else None
         if not isinstance(groups, dict) or not groups:
             raise KnowledgeError(f"{settings_file}: expected a non-empty mapping under 'uncovered'")
-        asked_of, named_by = {}, {}
+        asked_of, named_by, whole_question = {}, {}, set()
         for key, group in groups.items():
             if not isinstance(group, dict) or not group.get("name") or not group.get("phrases"):
                 raise KnowledgeError(f"{settings_file}: subject '{key}' needs a 'name' and 'phrases'")
+            if group.get("whole_question", False) not in (True, False):
+                raise KnowledgeError(f"{settings_file}: {key}.whole_question must be true or false")
+            if group.get("whole_question"):
+                whole_question.add(str(group["name"]))
             if "asked_of" in group:
                 entry = group["asked_of"]
                 if not isinstance(entry, dict):
@@ -334,7 +341,12 @@ class Scope:
         beyond = reader.matcher({"beyond": string_list(back.get("beyond"), f"{settings_file}: pointing_back.beyond")})
         return cls({key: str(group["name"]) for key, group in groups.items()}, matcher, float(confidence),
                    frozenset(pointers), offers, counts["sentences"], counts["reach"], beyond, asked_of,
-                   reader.matcher(named_by) if named_by else None)
+                   reader.matcher(named_by) if named_by else None, frozenset(whole_question))
+
+    def declines_whole_question(self, subjects: Iterable[str]) -> bool:
+        """Whether one of these uncovered subjects is whom the question is for ("is the massage safe for my
+        9 year old?"): then no passage answers it as asked, whatever else it asks."""
+        return any(subject in self.whole_question for subject in subjects)
 
     def uncovered(self, message: ParsedMessage) -> List[str]:
         """The names of the uncovered subjects the question names, in the order they appear. Subjects

@@ -101,9 +101,13 @@ class ReadingSettings:
     asking_starts: FrozenSet[str]
     statement_subjects: FrozenSet[str]
     question_words: FrozenSet[str]
+    negations: FrozenSet[str]
+    negated_question_subjects: FrozenSet[str]
     request_phrases: Tuple[Tuple[str, ...], ...]
     subjectless_words: FrozenSet[str]
     min_subject_words: int
+    filler_words: FrozenSet[str]
+    pointing_starts: Tuple[Tuple[str, ...], ...]
     pointing_words: FrozenSet[str]
     run_on_min_words: int
     run_on_max_question_words: int
@@ -136,9 +140,15 @@ class ReadingSettings:
             asking_starts=frozenset(string_list(question.get("asking_starts"), f"{path}: question.asking_starts")),
             statement_subjects=frozenset(string_list(question.get("statement_subjects"), f"{path}: question.statement_subjects")),
             question_words=frozenset(string_list(question.get("question_words"), f"{path}: question.question_words")),
+            negations=frozenset(string_list(question.get("negations"), f"{path}: question.negations")),
+            negated_question_subjects=frozenset(string_list(question.get("negated_question_subjects"),
+                                                            f"{path}: question.negated_question_subjects")),
             request_phrases=tuple(tuple(p.split()) for p in string_list(question.get("request_phrases"), f"{path}: question.request_phrases")),
             subjectless_words=frozenset(string_list(question.get("subjectless_words"), f"{path}: question.subjectless_words")),
             min_subject_words=question["min_subject_words"],
+            pointing_starts=tuple(tuple(p.split()) for p in string_list(question.get("pointing_starts"),
+                                                                         f"{path}: question.pointing_starts")),
+            filler_words=frozenset(string_list(question.get("filler_words"), f"{path}: question.filler_words")),
             pointing_words=frozenset(string_list(question.get("pointing_words"), f"{path}: question.pointing_words")),
             run_on_min_words=run_on["min_words"],
             run_on_max_question_words=run_on["max_question_words"],
@@ -169,8 +179,12 @@ def is_asking(sentence: "Span", settings: ReadingSettings) -> bool:
     if not words:
         return False
     if words[0] in settings.asking_starts and not (
-            words[0] in settings.question_words and len(words) > 1 and words[1] in settings.statement_subjects):
-        return True  # "should i ...", "is my ..." ask; "what i still have is ...", "how i got it ..." tell
+            words[0] in settings.question_words and len(words) > 1 and words[1] in settings.statement_subjects) and not (
+            len(words) > 1 and words[1] in settings.negations
+            and (len(words) < 3 or words[2] not in settings.negated_question_subjects)):
+        # "should i ...", "is my ..." ask; "what i still have is ...", "how i got it ..." tell; so do "doesn't
+        # help at all", "don't want to waste money" ("isn't it ...", "don't you think ..." ask)
+        return True
     return any(_contains(words, phrase) for phrase in settings.request_phrases)
 
 
@@ -183,10 +197,20 @@ def _thin(sentences: List["Span"], settings: ReadingSettings) -> bool:
     def subjectless(token: Any) -> bool:
         return token.lower_ in settings.subjectless_words or token.lemma_.lower() in settings.subjectless_words
 
-    subject = [t for t in tokens if not t.is_stop and not subjectless(t)]
+    def stop(token: Any) -> bool:
+        return token.is_stop or token.lower_ in settings.filler_words
+
+    subject = [t for t in tokens if not stop(t) and not subjectless(t)]
     if any(subjectless(t) for t in tokens) and len(subject) < settings.min_subject_words:
         return True
-    return bool(tokens) and all(t.is_stop for t in tokens) and any(t.lower_ in settings.pointing_words for t in tokens)
+    return bool(tokens) and all(stop(t) for t in tokens) and any(t.lower_ in settings.pointing_words for t in tokens)
+
+
+def _points_back(sentence: "Span", settings: ReadingSettings) -> bool:
+    """Whether a question's subject is "that" or "this" ("is that connected to my foot?"): what it asks
+    about is told in the sentence before."""
+    words = tuple(_words(sentence))
+    return any(words[:len(start)] == start for start in settings.pointing_starts)
 
 
 def _run_on_question(sentence: "Span", settings: ReadingSettings) -> Optional[int]:
@@ -239,7 +263,8 @@ def read_question(doc: "Doc", settings: ReadingSettings) -> Tuple[List["Span"], 
     if not asking:
         return [doc[:]], [], asks_nothing
     question = list(asking)
-    if asking[0] > 0 and _thin([sentences[i] for i in asking], settings):
+    if asking[0] > 0 and (_thin([sentences[i] for i in asking], settings)
+                          or _points_back(sentences[asking[0]], settings)):
         question.insert(0, asking[0] - 1)
     return [sentences[i] for i in question], [sentences[i] for i in asking], asks_nothing
 

@@ -513,6 +513,27 @@ def test_a_child_named_by_age_is_not_covered(reader: Reader, text: str, subjects
     assert Scope.load(reader).uncovered(reader.read(text)) == subjects
 
 
+def test_a_question_for_a_child_is_not_covered_however_sure_the_need() -> None:
+    """A sure safety question asked for a teenager gets the honest "not covered" first, with what the guide
+    says as a partial answer; the same question for oneself gets the safety passage."""
+    from actions.answers import Answerer, Understood
+
+    answerer = Answerer.load()
+    sure = Understood("ask_safety", 0.97, (("ask_safety", 0.97),))
+    child = answerer.reply(sure, "my daughter is 13 and does ballet most nights. is foot massage safe for a "
+                                 "teenager or should we leave it?")
+    assert child.topic == "out_of_scope" and CHILDREN in child.preface
+    assert [p.id for p in child.passages] == ["safety"]
+    adult = answerer.reply(sure, "i do ballet most nights. is foot massage safe for me or should i leave it?")
+    assert adult.topic == "safety" and not adult.preface
+
+
+def test_whole_question_must_be_true_or_false(tmp_path: Path, reader: Reader) -> None:
+    groups = {**SMALL_SCOPE["uncovered"], "children": {**SMALL_SCOPE["uncovered"]["children"], "whole_question": "yes"}}
+    with pytest.raises(KnowledgeError, match="children.whole_question must be true or false"):
+        Scope.load(reader, write_scope(tmp_path, {**SMALL_SCOPE, "uncovered": groups}))
+
+
 @pytest.mark.parametrize("asked_of, message", [
     (["him"], "children.asked_of needs 'words' and 'phrases'"),
     ({"words": ["him"]}, "children.asked_of.phrases"),

@@ -45,6 +45,22 @@ def test_the_question_at_the_end_of_a_story_is_found(reader: Reader) -> None:
     ("I stack shelves on nights and have done for years without a bother. After a long shift my arch goes "
      "tight and crampy the minute I finally sit down in the van. Why is that?",
      "after a long shift my arch goes tight and crampy the minute i finally sit down in the van. why is that?"),
+    # ... as is one whose only other word says it is about what stands before ("is that a thing?")
+    ("Lived in sliders all through the holiday and never wore trainers once. Now both heels are sore when I "
+     "get out of bed. My brother says it was the sliders that did it. Is that actually a thing?",
+     "my brother says it was the sliders that did it. is that actually a thing?"),
+    # a question whose subject is "that" is about what the sentence before it tells
+    ("Had a sore heel since the spring and I have been walking on the outside of my foot to keep off it. "
+     "Lately my hip on the same side aches after the school run. Is that connected to the foot?",
+     "lately my hip on the same side aches after the school run. is that connected to the foot?"),
+    # a negated start with no subject after it tells ("don't want to ..."), a negated question asks
+    ("Been using a spiky ball under my arch every night for two weeks now and my heel still aches most "
+     "mornings. Would a proper massage do more? Don't want to spend money on something that won't help.",
+     "would a proper massage do more?"),
+    ("Been using a spiky ball under my arch every night for two weeks now and my heel still aches most "
+     "mornings, worst when I get up from the sofa after a film or off the bus after work. Doesn't it take "
+     "longer than that to work",
+     "doesn't it take longer than that to work"),
     # ... but one that asks without pointing back stands alone
     ("I stack shelves on nights and have done for years without a bother. After a long shift my arch goes "
      "tight and crampy the minute I finally sit down in the van. What can I do?",
@@ -209,6 +225,7 @@ def test_quick_to_predict_leaves_other_shapes_to_scikit_learn() -> None:
 @pytest.mark.parametrize("text, asks_nothing", [
     ("six months of this. my heel is killing me every morning. so fed up.", True),
     ("thanks, that helped a lot", True),
+    ("been rolling it for a month. doesn't help at all. isn't getting any better either", True),
     ("my heel is killing me. any tips?", False),
     ("been doing the calf massage for weeks. does it take long to work", False),
     ("", False),
