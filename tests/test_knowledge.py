@@ -543,3 +543,10 @@ def test_malformed_asked_of_is_reported(tmp_path: Path, reader: Reader, asked_of
     groups = {**SMALL_SCOPE["uncovered"], "children": {**SMALL_SCOPE["uncovered"]["children"], "asked_of": asked_of}}
     with pytest.raises(KnowledgeError, match=re.escape(message)):
         Scope.load(reader, write_scope(tmp_path, {**SMALL_SCOPE, "uncovered": groups}))
+
+
+def test_a_treatment_the_doctor_wants_to_give_is_what_the_question_points_at(reader: Reader) -> None:
+    """"wants to give me" puts a treatment forward as "offered" does; "gave me" tells what was tried."""
+    scope = Scope.load(reader)
+    offered = "my gp wants to give me a steroid jab in the heel soon. is that going to sort it out for good?"
+    assert scope.pointed_at(reader.read(offered)) == ["injections (such as cortisone or PRP)"]
