@@ -314,7 +314,7 @@ class Scope:
         for key, group in groups.items():
             if not isinstance(group, dict) or not group.get("name") or not group.get("phrases"):
                 raise KnowledgeError(f"{settings_file}: subject '{key}' needs a 'name' and 'phrases'")
-            if group.get("whole_question", False) not in (True, False):
+            if not isinstance(group.get("whole_question", False), bool):
                 raise KnowledgeError(f"{settings_file}: {key}.whole_question must be true or false")
             if group.get("whole_question"):
                 whole_question.add(str(group["name"]))

@@ -178,14 +178,23 @@ def is_asking(sentence: "Span", settings: ReadingSettings) -> bool:
     words = _words(sentence)
     if not words:
         return False
-    if words[0] in settings.asking_starts and not (
-            words[0] in settings.question_words and len(words) > 1 and words[1] in settings.statement_subjects) and not (
-            len(words) > 1 and words[1] in settings.negations
-            and (len(words) < 3 or words[2] not in settings.negated_question_subjects)):
-        # "should i ...", "is my ..." ask; "what i still have is ...", "how i got it ..." tell; so do "doesn't
-        # help at all", "don't want to waste money" ("isn't it ...", "don't you think ..." ask)
+    if words[0] in settings.asking_starts and not _tells(words, settings):
         return True
     return any(_contains(words, phrase) for phrase in settings.request_phrases)
+
+
+def _tells(words: Sequence[str], settings: ReadingSettings) -> bool:
+    """Whether a sentence that starts like a question tells instead: "what i still have is ...", "how i got
+    it ..." (a question word, then a statement subject), "doesn't help at all", "don't want to waste money"
+    (a negated start with no subject after it; "isn't it ...", "don't you think ..." ask)."""
+    second = words[1] if len(words) > 1 else None
+    if words[0] in settings.question_words and second in settings.statement_subjects:
+        return True
+    return second in settings.negations and (len(words) < 3 or words[2] not in settings.negated_question_subjects)
+
+
+def _starts_with(words: Sequence[str], phrases: Iterable[Tuple[str, ...]]) -> bool:
+    return any(tuple(words[:len(phrase)]) == phrase for phrase in phrases)
 
 
 def _thin(sentences: List["Span"], settings: ReadingSettings) -> bool:
@@ -209,8 +218,7 @@ def _thin(sentences: List["Span"], settings: ReadingSettings) -> bool:
 def _points_back(sentence: "Span", settings: ReadingSettings) -> bool:
     """Whether a question's subject is "that" or "this" ("is that connected to my foot?"): what it asks
     about is told in the sentence before."""
-    words = tuple(_words(sentence))
-    return any(words[:len(start)] == start for start in settings.pointing_starts)
+    return _starts_with(_words(sentence), settings.pointing_starts)
 
 
 def _run_on_question(sentence: "Span", settings: ReadingSettings) -> Optional[int]:
@@ -227,7 +235,7 @@ def _run_on_question(sentence: "Span", settings: ReadingSettings) -> Optional[in
             return None
         if lowered[k] not in settings.run_on_joiners:
             continue
-        if any(tuple(lowered[k + 1:k + 1 + len(start)]) == start for start in settings.run_on_starts):
+        if _starts_with(lowered[k + 1:], settings.run_on_starts):
             clause = sentence.doc[words[k + 1].i:sentence.end]
             # "what is it and what does the fascia do?", "trying to understand what it is and how it's
             # treated": a question of two parts, not a story that ends in one.
