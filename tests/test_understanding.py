@@ -232,3 +232,19 @@ def test_quick_to_predict_leaves_other_shapes_to_scikit_learn() -> None:
 ])
 def test_a_message_that_only_tells_asks_nothing(reader, text: str, asks_nothing: bool) -> None:
     assert reader.read(text).asks_nothing is asks_nothing
+
+
+@pytest.mark.parametrize("text, lemmas", [
+    ("wat helps w the stiffness", "what help with the stiffness"),
+    ("how long b4 u see results", "how long before you see result"),
+])
+def test_text_speak_is_read_as_the_word_it_stands_for(reader, text: str, lemmas: str) -> None:
+    message = reader.read(text)
+    assert message.classifier_text == lemmas
+    assert not message.asks_nothing
+
+
+def test_a_text_speak_question_ends_a_story(reader) -> None:
+    message = reader.read("my heel is so stiff first thing, it takes me a good ten minutes in the kitchen before i "
+                          "can walk normal and get the kids to school. wat helps w that")
+    assert message.question_text == "wat helps w that"
