@@ -141,7 +141,7 @@ class Refinement:
     anywhere: bool = False
     alone: bool = False  # applies only when no other `alone` rule of the need applies too
     # words of a question that points back at what the story names ("My mother-in-law does reflexology
-    # ... Will it help?"): the entity is then looked for in the whole message
+    # ... Will it help?"): the entity or the phrases are then looked for in the whole message
     pointed_at_by: FrozenSet[str] = frozenset()
 
 
@@ -222,8 +222,6 @@ class Needs:
                     phrases_key=key, entity=rule.get("entity"), values=tuple(rule.get("values") or ()),
                     anywhere=bool(rule.get("anywhere")), alone=bool(rule.get("alone")), pointed_at_by=frozenset(pointing),
                 ))
-                if rules[-1].pointed_at_by and not rules[-1].entity:
-                    raise KnowledgeError(f"{needs_file}: {rule_where}: 'pointed_at_by' needs an 'entity'")
             notice = entry.get("notice")
             if notice is not None and notice not in NOTICES:
                 raise KnowledgeError(f"{needs_file}: {where}: unknown notice '{notice}' (known: {', '.join(NOTICES)})")
@@ -265,13 +263,16 @@ class Needs:
                 refined = self._by_entity(rule, message.values(rule.entity, question_only=not rule.anywhere))
                 if refined:
                     return refined
-        # Nothing the question names: a question that points back ("Will it help?") is about what the whole
-        # message names, if the need's rule says so.
+        # Nothing the question names: a question that points back ("Will it help?", "is breaking them up
+        # good?") is about what the whole message names, an entity or a phrase, if the need's rule says so.
         for rule in need.refine:
-            if rule.entity and rule.pointed_at_by & message.asking_words:
-                refined = self._by_entity(rule, message.values(rule.entity))
-                if refined:
-                    return refined
+            if not rule.pointed_at_by & message.asking_words:
+                continue
+            if rule.phrases_key and rule.phrases_key in found_anywhere:
+                return Answer(rule.answer)
+            refined = self._by_entity(rule, message.values(rule.entity)) if rule.entity else None
+            if refined:
+                return refined
         return Answer(need.answer, need.notice)
 
     @staticmethod
