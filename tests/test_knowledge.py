@@ -556,3 +556,14 @@ def test_a_treatment_the_doctor_wants_to_give_is_what_the_question_points_at(rea
     scope = Scope.load(reader)
     offered = "my gp wants to give me a steroid jab in the heel soon. is that going to sort it out for good?"
     assert scope.pointed_at(reader.read(offered)) == ["injections (such as cortisone or PRP)"]
+
+
+def test_what_others_send_or_the_person_read_about_is_what_the_question_points_at(reader: Reader) -> None:
+    """"My mum keeps sending me stuff about X. Would it help?" puts X forward as "offered" does."""
+    scope = Scope.load(reader)
+    sent = ("been doing the heel massage most nights for a couple of months now and it is slowly easing. my mum "
+            "keeps sending me stuff about magnesium tablets from some facebook group. would those help as well?")
+    assert scope.pointed_at(reader.read(sent)) == ["medicines, painkillers, creams or supplements"]
+    told = ("been doing the heel massage most nights for a couple of months now and it is slowly easing. my mum "
+            "keeps asking if i have tried magnesium tablets from some facebook group. would those help as well?")
+    assert scope.pointed_at(reader.read(told)) == []

@@ -49,6 +49,10 @@ def test_the_question_at_the_end_of_a_story_is_found(reader: Reader) -> None:
     ("Lived in sliders all through the holiday and never wore trainers once. Now both heels are sore when I "
      "get out of bed. My brother says it was the sliders that did it. Is that actually a thing?",
      "my brother says it was the sliders that did it. is that actually a thing?"),
+    # "worth it?" is thin: what "it" is stands before
+    ("The clinic near my work does acupuncture on tuesdays and my colleague went for her back last year. "
+     "They say it can help heel pain too, twelve sessions for the course. Worth it?",
+     "they say it can help heel pain too, twelve sessions for the course. worth it?"),
     # a question whose subject is "that" is about what the sentence before it tells
     ("Had a sore heel since the spring and I have been walking on the outside of my foot to keep off it. "
      "Lately my hip on the same side aches after the school run. Is that connected to the foot?",
@@ -248,3 +252,8 @@ def test_a_text_speak_question_ends_a_story(reader) -> None:
     message = reader.read("my heel is so stiff first thing, it takes me a good ten minutes in the kitchen before i "
                           "can walk normal and get the kids to school. wat helps w that")
     assert message.question_text == "wat helps w that"
+
+
+@pytest.mark.parametrize("text", ["i have ra and now sore heels on top", "psoriatic arthritis in both ankles, is massage ok"])
+def test_arthritis_is_found_however_it_is_named(reader, text: str) -> None:
+    assert reader.read(text).values("condition") == ["arthritis"]
