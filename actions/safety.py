@@ -204,6 +204,30 @@ class Hypothetical:
                    frozenset(string_list(entry.get("person_words"), f"{where}.person_words")))
 
 
+@dataclass(frozen=True)
+class History:
+    """How triage tells a sign of the past, now over, from one of now (data/safety/red_flags.yml: history)."""
+
+    when: Tuple[str, ...]
+    resolved: Tuple[str, ...]
+    year_numbers: bool
+
+    @classmethod
+    def load(cls, data: Mapping[str, Any], path: Path) -> "History":
+        entry = data.get("history")
+        if not isinstance(entry, dict):
+            raise KnowledgeError(f"{path}: expected a mapping under 'history'")
+        if not isinstance(entry.get("year_numbers"), bool):
+            raise KnowledgeError(f"{path}: history.year_numbers must be true or false")
+        return cls(string_list(entry.get("when"), f"{path}: history.when"),
+                   string_list(entry.get("resolved"), f"{path}: history.resolved"), entry["year_numbers"])
+
+    @staticmethod
+    def is_year(token: Any) -> bool:
+        """A four-digit year of the last hundred years or so ("in 2019")."""
+        return len(token.text) == 4 and token.text.isdigit() and 1900 <= int(token.text) <= 2100
+
+
 class Triage:
     """Finds signs that need prompt medical care in a message, wherever in the message they stand, and
     grades them (emergency / today / soon, data/safety/red_flags.yml).
@@ -214,8 +238,11 @@ class Triage:
     sign's `except` phrase ("almost fell", "a wrist fracture")."""
 
     def __init__(self, signs: Sequence[RedFlagSign], levels: Sequence[str], hypothetical: "Hypothetical",
-                 reader: Reader, persistent_phrases: Sequence[str] = ()) -> None:
+                 reader: Reader, persistent_phrases: Sequence[str] = (), history: Optional[History] = None) -> None:
         self.signs = {sign.id: sign for sign in signs}
+        self.history = history
+        self.history_matcher = (reader.matcher({"when": history.when, "resolved": history.resolved})
+                                if history else None)
         self.levels = tuple(levels)
         self.question_starts = hypothetical.question_starts
         self.person_words = hypothetical.person_words
@@ -265,7 +292,8 @@ class Triage:
                 str(sign_id), entry["level"], str(entry["description"]), any_phrases, together, window,
                 tuple(str(p) for p in entry.get("except") or ()), tuple(str(p) for p in entry.get("dismissed_by") or ()),
             ))
-        return cls(signs, levels, Hypothetical.load(data, path), reader, policy.persistent_phrases if policy else ())
+        return cls(signs, levels, Hypothetical.load(data, path), reader, policy.persistent_phrases if policy else (),
+                   History.load(data, path))
 
     @staticmethod
     def _sentence(message: ParsedMessage, token: int) -> "Span":
@@ -302,6 +330,7 @@ class Triage:
                 excepted.setdefault(sign, []).append((start, end))
             elif key.endswith("|dismissed"):
                 dismissed.setdefault(sign, []).append(start)
+        past, resolved = self._history(message)
         found: Dict[str, List[int]] = {}
         for key, start, end in spans:
             sign = key.split("|", 1)[0]
@@ -312,8 +341,20 @@ class Triage:
             sentence = self._sentence(message, start)
             if any(start < d < sentence.end for d in dismissed.get(sign, ())):
                 continue
+            if sentence.start in past and any(start < r < sentence.end for r in resolved):
+                continue
             found.setdefault(key, []).append(start)
         return found
+
+    def _history(self, message: ParsedMessage) -> Tuple[FrozenSet[int], List[int]]:
+        """(the starts of the sentences that name a past time, where the `resolved` phrases stand)."""
+        if self.history is None or self.history_matcher is None:
+            return frozenset(), []
+        found = matches(self.history_matcher, message, skip_negated=True)
+        past = {self._sentence(message, start).start for key, start, _ in found if key == "when"}
+        if self.history.year_numbers:
+            past |= {self._sentence(message, token.i).start for token in message.doc if History.is_year(token)}
+        return frozenset(past), [start for key, start, _ in found if key == "resolved"]
 
     def assess(self, message: ParsedMessage) -> TriageResult:
         """The urgency of the signs in the whole message."""

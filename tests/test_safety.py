@@ -120,6 +120,9 @@ def test_policy_file_problems_are_named(tmp_path: Path, mutate, message: str) ->
     (lambda d: d["signs"]["nerve"].update(level="whenever"), r"sign 'nerve' needs a level, one of emergency"),
     (lambda d: d["signs"]["nerve"].update(together=[[["numb"]]]), r"each 'together' entry needs two or more"),
     (lambda d: d["hypothetical"].update(question_cues=[False, "if"]), r"hypothetical.question_cues: expected a non-empty list"),
+    (lambda d: d.pop("history"), r"expected a mapping under 'history'"),
+    (lambda d: d["history"].update(resolved=[]), r"history.resolved: expected a non-empty list"),
+    (lambda d: d["history"].update(year_numbers="yes"), r"history.year_numbers must be true or false"),
 ])
 def test_red_flag_file_problems_are_named(tmp_path: Path, reader: Reader, mutate, message: str) -> None:
     with pytest.raises(KnowledgeError, match=r"red_flags\.yml: .*" + message):
