@@ -393,7 +393,9 @@ class Scope:
         offered = self.offers(message.doc[start:question])
         # What is put forward follows the word that puts it forward, closely and in its sentence: "the
         # therapist I see for my shoulders offered to work on my feet" offers no shoulder treatment.
-        put_forward = [(key, begin, end) for key, begin, end in found if begin < question and any(
+        # ... and is not denied there ("he said it is plantar fasciitis and not the spur").
+        put_forward = [(key, begin, end) for key, begin, end in found if begin < question
+                       and begin not in message.negated and any(
             offer_end <= begin <= offer_end + self.reach and message.same_sentence(begin, offer)
             for _, offer, offer_end in offered)]
         return self._names(put_forward)

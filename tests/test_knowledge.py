@@ -178,6 +178,7 @@ def test_every_guide_topic_is_some_need_s_answer(needs: Needs, guide: Guide) -> 
     ("ask_how_massage_helps", "does massage improve the blood flow", ("massage_benefits.circulation",)),
     ("ask_how_massage_helps", "does massage break up scar tissue", ("massage_benefits.adhesions",)),
     ("ask_how_massage_helps", "does it help", ("massage_benefits",)),
+    ("ask_how_massage_helps", "does massaging the sole do anything for the ankle", ("faq.muscles_joints",)),
     ("ask_prognosis", "will it ever go away", ("recovery_outlook", "faq.time_to_results")),
     ("ask_prognosis", "how many sessions before i see results", ("faq.time_to_results", "recovery_outlook")),
     ("ask_safety", "i'm diabetic, is massage safe", ("faq.chronic_conditions", "safety")),
@@ -567,3 +568,14 @@ def test_what_others_send_or_the_person_read_about_is_what_the_question_points_a
     told = ("been doing the heel massage most nights for a couple of months now and it is slowly easing. my mum "
             "keeps asking if i have tried magnesium tablets from some facebook group. would those help as well?")
     assert scope.pointed_at(reader.read(told)) == []
+
+
+def test_what_the_story_denies_is_not_what_the_question_points_at(reader: Reader) -> None:
+    """"he said it is plantar fasciitis and not the spur" puts no heel spur forward."""
+    scope = Scope.load(reader)
+    denied = ("I went to the orthopaedist last month about my heel and he looked at the x-ray. He said it is "
+              "plantar fasciitis and not the spur. I also have flat feet. Can this be the reason for the problem?")
+    assert scope.pointed_at(reader.read(denied)) == []
+    said = ("I went to the orthopaedist last month about my heel and he looked at the x-ray. He said it is "
+            "a heel spur and quite a big one. I also have flat feet. Can this be the reason for the problem?")
+    assert scope.pointed_at(reader.read(said)) != []
