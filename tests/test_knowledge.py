@@ -579,3 +579,12 @@ def test_what_the_story_denies_is_not_what_the_question_points_at(reader: Reader
     said = ("I went to the orthopaedist last month about my heel and he looked at the x-ray. He said it is "
             "a heel spur and quite a big one. I also have flat feet. Can this be the reason for the problem?")
     assert scope.pointed_at(reader.read(said)) != []
+
+
+@pytest.mark.parametrize("text, uncovered", [
+    ("the shop did a gait analysis and says i overpronate, do i need stability trainers?",
+     ["which shoes or brands to buy, or how they should fit"]),
+    ("could my old trainers be what's causing the heel pain?", []),  # shoes as a cause: the guide's causes.footwear
+])
+def test_how_shoes_should_fit_is_not_covered_but_shoes_as_a_cause_are(reader: Reader, text: str, uncovered) -> None:
+    assert Scope.load(reader).uncovered(reader.read(text)) == uncovered
