@@ -236,6 +236,9 @@ def test_quick_to_predict_leaves_other_shapes_to_scikit_learn() -> None:
     ("six weeks of rolling it every night. won't it ever settle down", False),
     ("six weeks of rolling it every night. can't i do anything more", False),
     ("six weeks of rolling it every night. cant believe it still hurts", True),
+    ("six weeks of rolling it every night. where exactly should the ball go", False),
+    ("six weeks of rolling it every night. who should i see about it next", False),
+    ("six weeks of rolling it every night. where i work the floors are concrete", True),
     ("six weeks of rolling it every night. dont want to waste more money on tools", True),
     ("", False),
 ])
