@@ -589,3 +589,11 @@ def test_what_the_story_denies_is_not_what_the_question_points_at(reader: Reader
 ])
 def test_how_shoes_should_fit_is_not_covered_but_shoes_as_a_cause_are(reader: Reader, text: str, uncovered) -> None:
     assert Scope.load(reader).uncovered(reader.read(text)) == uncovered
+
+
+def test_a_diagnosis_the_doctor_named_is_what_the_question_points_at(reader: Reader) -> None:
+    """"the doctor called it Achilles tendinitis. Can I treat this the same way?" asks about the tendinitis."""
+    scope = Scope.load(reader)
+    named = ("I have pain at the back of the heel as well, on the tendon, and last week the doctor called it "
+             "achilles tendinitis after a scan. Can I treat this in the same way as the other heel?")
+    assert scope.pointed_at(reader.read(named)) != []
