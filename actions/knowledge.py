@@ -179,10 +179,12 @@ NOTICES = ("no_diagnosis",)
 class Needs:
     """The needs of data/guide/needs.yml: intent -> the guide's answer."""
 
-    def __init__(self, needs: Mapping[str, Need], matcher: "PhraseMatcher", guide: Guide) -> None:
+    def __init__(self, needs: Mapping[str, Need], matcher: "PhraseMatcher", guide: Guide,
+                 own_subjects: FrozenSet[str] = frozenset()) -> None:
         self.needs = dict(needs)
         self.matcher = matcher
         self.guide = guide
+        self.own_subjects = own_subjects  # words that make a question about massage itself ("is massage worth it?")
 
     @classmethod
     def load(cls, guide: Guide, reader: Reader, needs_file: Path = NEEDS_FILE) -> "Needs":
@@ -231,7 +233,8 @@ class Needs:
                 not_covered=str(entry["not_covered"]) if entry.get("not_covered") else None,
                 related=known(related, where) if related else None,
             )
-        return cls(needs, reader.matcher(phrases), guide)
+        own = string_list(data.get("own_subjects"), f"{needs_file}: own_subjects")
+        return cls(needs, reader.matcher(phrases), guide, frozenset(own))
 
     def get(self, intent: Optional[str]) -> Optional[Need]:
         return self.needs.get(intent or "")
@@ -265,12 +268,16 @@ class Needs:
                     return refined
         # Nothing the question names: a question that points back ("Will it help?", "is breaking them up
         # good?") is about what the whole message names, an entity or a phrase, if the need's rule says so.
+        # A question that names massage itself is not pointed at a technique of its story ("A friend keeps
+        # going on about gua sha. Is massage worth adding, or is it just extra money?": "it" is the massage).
+        about_massage = bool(message.asking_words & self.own_subjects)
         for rule in need.refine:
             if not rule.pointed_at_by & message.asking_words:
                 continue
             if rule.phrases_key and rule.phrases_key in found_anywhere:
                 return Answer(rule.answer)
-            refined = self._by_entity(rule, message.values(rule.entity)) if rule.entity else None
+            refined = (self._by_entity(rule, message.values(rule.entity))
+                       if rule.entity and not about_massage else None)
             if refined:
                 return refined
         return Answer(need.answer, need.notice)

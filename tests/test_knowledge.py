@@ -218,6 +218,10 @@ def test_a_refinement_reads_the_question_not_the_story(needs: Needs, reader: Rea
     ("ask_how_massage_helps", "my sister is training in gua sha and my neighbour does reflexology from her front "
                               "room, and both want to practise on my heel this month. would it do anything for pf?",
      ("massage_benefits",)),
+    # a question that names massage itself: "it" is the massage, not the story's technique
+    ("ask_how_massage_helps", "my podiatrist has me on rest and insoles for now and it is slowly improving. my "
+                              "neighbour keeps telling me about reflexology at her salon. is massage worth adding "
+                              "or is it just more money?", ("massage_benefits",)),
     # a phrase of the story, when the question points back at it with a plural
     ("ask_how_massage_helps", "my therapist keeps finding adhesions in my arch and works on them for ages every "
                               "other tuesday after my shift at the warehouse, it stings a bit but i walk out looser. "
