@@ -224,7 +224,7 @@ class History:
 
     @staticmethod
     def is_year(token: Any) -> bool:
-        """A four-digit year of the last hundred years or so ("in 2019")."""
+        """A four-digit year from 1900 to 2100 ("in 2019")."""
         return len(token.text) == 4 and token.text.isdigit() and 1900 <= int(token.text) <= 2100
 
 
@@ -348,7 +348,7 @@ class Triage:
 
     def _history(self, message: ParsedMessage) -> Tuple[FrozenSet[int], List[int]]:
         """(the starts of the sentences that name a past time, where the `resolved` phrases stand)."""
-        if self.history is None or self.history_matcher is None:
+        if self.history is None:
             return frozenset(), []
         found = matches(self.history_matcher, message, skip_negated=True)
         past = {self._sentence(message, start).start for key, start, _ in found if key == "when"}
