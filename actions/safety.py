@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 POLICY_FILE = DATA_DIR / "safety" / "policy.yml"
 RED_FLAGS_FILE = DATA_DIR / "safety" / "red_flags.yml"
 PERSISTENT_KEY = "persistent"
+HISTORY_WHEN, HISTORY_RESOLVED = "history:when", "history:resolved"  # matcher keys of red_flags.yml's history
 
 
 def _fold(text: str) -> str:
@@ -241,8 +242,6 @@ class Triage:
                  reader: Reader, persistent_phrases: Sequence[str] = (), history: Optional[History] = None) -> None:
         self.signs = {sign.id: sign for sign in signs}
         self.history = history
-        self.history_matcher = (reader.matcher({"when": history.when, "resolved": history.resolved})
-                                if history else None)
         self.levels = tuple(levels)
         self.question_starts = hypothetical.question_starts
         self.person_words = hypothetical.person_words
@@ -258,6 +257,8 @@ class Triage:
                 phrases[f"{sign.id}|dismissed"] = sign.dismissed_by
         if persistent_phrases:
             phrases[PERSISTENT_KEY] = persistent_phrases
+        if history:
+            phrases[HISTORY_WHEN], phrases[HISTORY_RESOLVED] = history.when, history.resolved
         self.matcher = reader.matcher(phrases)
         self.hypothetical = reader.matcher({"question_cue": hypothetical.question_cues, "cue": hypothetical.cues,
                                             "not_cue": hypothetical.not_cues})
@@ -330,10 +331,12 @@ class Triage:
                 excepted.setdefault(sign, []).append((start, end))
             elif key.endswith("|dismissed"):
                 dismissed.setdefault(sign, []).append(start)
-        past, resolved = self._history(message)
+        past, resolved = self._history(message, spans)
         found: Dict[str, List[int]] = {}
         for key, start, end in spans:
             sign = key.split("|", 1)[0]
+            if key in (HISTORY_WHEN, HISTORY_RESOLVED):
+                continue
             if key.endswith(("|except", "|dismissed")) or any(s <= start < e for s, e in asked):
                 continue
             if any(s < end and start < e for s, e in excepted.get(sign, ())):
@@ -346,15 +349,15 @@ class Triage:
             found.setdefault(key, []).append(start)
         return found
 
-    def _history(self, message: ParsedMessage) -> Tuple[FrozenSet[int], List[int]]:
-        """(the starts of the sentences that name a past time, where the `resolved` phrases stand)."""
+    def _history(self, message: ParsedMessage, spans: List[Tuple[str, int, int]]) -> Tuple[FrozenSet[int], List[int]]:
+        """(the starts of the sentences that name a past time, where the `resolved` phrases stand), from the
+        phrases the one matcher found."""
         if self.history is None:
             return frozenset(), []
-        found = matches(self.history_matcher, message, skip_negated=True)
-        past = {self._sentence(message, start).start for key, start, _ in found if key == "when"}
+        past = {self._sentence(message, start).start for key, start, _ in spans if key == HISTORY_WHEN}
         if self.history.year_numbers:
             past |= {self._sentence(message, token.i).start for token in message.doc if History.is_year(token)}
-        return frozenset(past), [start for key, start, _ in found if key == "resolved"]
+        return frozenset(past), [start for key, start, _ in spans if key == HISTORY_RESOLVED]
 
     def assess(self, message: ParsedMessage) -> TriageResult:
         """The urgency of the signs in the whole message."""
