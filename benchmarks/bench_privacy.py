@@ -24,7 +24,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -39,7 +38,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from tests.servers import free_port, running_bot, send_rest  # noqa: E402
 from tests.test_flood import (  # noqa: E402
-    FLOOD_CONNECTIONS, FLOOD_MESSAGES, NORMAL_MESSAGES, NORMAL_USERS, THINK_S, flood, normal_users, p95,
+    FLOOD_CONNECTIONS, FLOOD_MESSAGES, NORMAL_MESSAGES, NORMAL_USERS, THINK_S, normal_users,
+    normal_users_through_a_flood, p95,
 )
 
 logger = logging.getLogger("bench_privacy")
@@ -113,12 +113,7 @@ def flood_run(workdir: Path, credentials: Path, one_conversation: bool = False) 
     with running_bot(MODEL, workdir, credentials=credentials) as bot:
         normal_users(bot, "warm-up")
         quiet = normal_users(bot, "quiet")
-        outcome: Dict = {}
-        flooder = threading.Thread(target=flood, args=(bot, outcome, one_conversation))
-        flooder.start()
-        time.sleep(1.0)  # the flooding process is up
-        flooded = normal_users(bot, "flooded")
-        flooder.join()
+        flooded, outcome = normal_users_through_a_flood(bot, "flooded", one_conversation)
     window = [e for sent, e in flooded.latencies if outcome["started"] - 0.5 <= sent <= outcome["ended"] + 0.5]
     return dict(outcome, quiet=p95([e for _, e in quiet.latencies]), whole=p95([e for _, e in flooded.latencies]),
                 during=p95(window) if window else float("nan"), normal_during=len(window),

@@ -31,6 +31,7 @@ NORMAL_USERS = 10
 NORMAL_MESSAGES = 12
 THINK_S = 1.0  # a person reads the answer before typing the next message (quickly)
 PATIENCE_S = 5.0  # a chat answer slower than this reads as a bot that is down
+FLOOD_DELAY_S = 3.0  # into the people's run, which lasts about NORMAL_MESSAGES x THINK_S = 12 s
 FLOOD_MESSAGES = 500
 FLOOD_CONNECTIONS = 16
 FLOOD_ADDRESS = "127.66.0.1"
@@ -82,14 +83,37 @@ def flood(bot: BotServer, outcome: dict, one_conversation: bool = False) -> None
     outcome.update(json.loads(result.stdout.strip().splitlines()[-1]))
 
 
+def normal_users_through_a_flood(bot: BotServer, tag: str, one_conversation: bool = False) -> Tuple[NormalRun, dict]:
+    """The normal users' run with the flood started in its middle, and the flood's outcome.
+
+    The flood starts while the people are mid-conversation (their run lasts about NORMAL_MESSAGES x THINK_S),
+    not before them: with the limits working it is over within a second or two (a CI run once measured 0.3 s),
+    and a flood started first ended before anyone chatted beside it."""
+    runs: List[NormalRun] = []
+    failed: List[BaseException] = []
+
+    def people() -> None:
+        try:
+            runs.append(normal_users(bot, tag))
+        except BaseException as error:  # re-raised below, in the test's thread
+            failed.append(error)
+
+    thread = threading.Thread(target=people)
+    thread.start()
+    outcome: dict = {}
+    try:
+        time.sleep(FLOOD_DELAY_S)
+        flood(bot, outcome, one_conversation)
+    finally:
+        thread.join()
+    if failed:
+        raise failed[0]
+    return runs[0], outcome
+
+
 def test_a_flood_from_one_client_does_not_take_the_bot_down_for_everyone(bot, figures: List[str]) -> None:
     quiet = normal_users(bot, "quiet")
-    outcome: dict = {}
-    flooder = threading.Thread(target=flood, args=(bot, outcome))
-    flooder.start()
-    time.sleep(1.0)  # the flooding process is up and flooding when the others start
-    flooded = normal_users(bot, "flooded")
-    flooder.join()
+    flooded, outcome = normal_users_through_a_flood(bot, "flooded")
 
     assert not quiet.unanswered and not flooded.unanswered, flooded.unanswered[:5]
     # The normal messages sent while the flood ran (with a little before and after: a message sent just
