@@ -181,7 +181,8 @@ class TriageResult:
 
     @property
     def descriptions(self) -> List[str]:
-        return [sign.description for sign in self.signs]
+        """What the signs found are, each said once (two signs may describe the same thing)."""
+        return list(dict.fromkeys(sign.description for sign in self.signs))
 
 
 @dataclass(frozen=True)

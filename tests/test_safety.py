@@ -154,10 +154,21 @@ def test_the_levels_and_their_source_are_named_in_the_data() -> None:
     ("the pain is unbearable", "soon", "severe"),
     ("i can barely walk by the end of my shift", "soon", "hardly_walk"),
     ("pins and needles in my heel", "soon", "tingling"),
+    ("got a blister on my sole from new trainers about a fortnight ago and it still isn't healing", "today",
+     "sore_not_healing"),
+    ("my toes have gone a bit grey and they're icy cold", "today", "colour_change"),
+    ("the pain is agony all day now, not just in the morning", "soon", "severe"),
+    ("i'm limping everywhere now, even by lunchtime", "soon", "hardly_walk"),
 ])
 def test_signs_are_found_with_their_level(triage: Triage, reader: Reader, text: str, level: str, sign: str) -> None:
     result = assess(triage, reader, text)
     assert result.level == level and sign in [s.id for s in result.signs], result
+
+
+def test_two_signs_that_describe_the_same_thing_are_named_once(triage: Triage, reader: Reader) -> None:
+    result = assess(triage, reader, "i'm diabetic and have a sore on my heel that won't heal")
+    assert {"wound", "sore_not_healing"} <= {s.id for s in result.signs}
+    assert len(result.descriptions) == len(set(result.descriptions)) == 1
 
 
 def test_the_most_urgent_level_wins(triage: Triage, reader: Reader) -> None:
@@ -185,6 +196,16 @@ def test_the_most_urgent_level_wins(triage: Triage, reader: Reader) -> None:
     "my wrist fracture healed last year, now my heel hurts in the mornings",
     "i roll my foot on a frozen bottle at night",
     "what causes plantar fasciitis",
+    # ordinary plantar fasciitis in the words people use: agony for the first steps, morning hobbling,
+    # stiffness, cold feet, a slow recovery
+    "my heel is agony for the first few steps every morning, is that normal",
+    "my brother had the injection and said it was agony, is it worth it",
+    "i hobble round first thing like an old man",
+    "my ankle is stiff, i can't bend my foot up as far as the other one",
+    "my feet are cold and achy after a long shift",
+    "the doctor says it won't heal quickly at my age",
+    "my pf just isn't healing, 8 months now",
+    "years ago my toes went numb from a bad back but it's gone now",
     "",
     None,
 ])
