@@ -178,6 +178,16 @@ def test_every_guide_topic_is_some_need_s_answer(needs: Needs, guide: Guide) -> 
     ("ask_how_massage_helps", "does massage improve the blood flow", ("massage_benefits.circulation",)),
     ("ask_how_massage_helps", "does massage break up scar tissue", ("massage_benefits.adhesions",)),
     ("ask_how_massage_helps", "does it help", ("massage_benefits",)),
+    # breaking it up is what the guide says of adhesions; "stuff" points back at what the story named
+    ("ask_how_massage_helps", "my physio found adhesions in my arch. can massage really break that stuff up?",
+     ("massage_benefits.adhesions",)),
+    # which technique, by what the guide says each is for: a gentle one is myofascial release; pain beyond
+    # the heel, or knots, trigger point therapy; a technique the question names wins over both
+    ("ask_techniques", "is there a kind of massage that won't hurt, i bruise easily", ("techniques.myofascial_release",)),
+    ("ask_techniques", "the ache goes all along the sole now. which massage is for that?", ("techniques.trigger_point",)),
+    ("ask_techniques", "my partner says i have knots in my calves. which massage would you go for?",
+     ("techniques.trigger_point",)),
+    ("ask_techniques", "which massage works best", ("techniques",)),
     ("ask_how_massage_helps", "does massaging the sole do anything for the ankle", ("faq.muscles_joints",)),
     ("ask_prognosis", "will it ever go away", ("recovery_outlook", "faq.time_to_results")),
     ("ask_prognosis", "how many sessions before i see results", ("faq.time_to_results", "recovery_outlook")),
@@ -593,6 +603,15 @@ def test_what_the_story_denies_is_not_what_the_question_points_at(reader: Reader
     ("could my old trainers be what's causing the heel pain?", []),  # shoes as a cause: the guide's causes.footwear
 ])
 def test_how_shoes_should_fit_is_not_covered_but_shoes_as_a_cause_are(reader: Reader, text: str, uncovered) -> None:
+    assert Scope.load(reader).uncovered(reader.read(text)) == uncovered
+
+
+@pytest.mark.parametrize("text, uncovered", [
+    ("do i ice my heel before the massage or after?", ["ice, heat pads, frozen water bottles or contrast baths"]),
+    ("how long should i ice it for", ["ice, heat pads, frozen water bottles or contrast baths"]),
+    ("rest, ice and orthotics didn't fix it. does massage help?", []),  # tried, and named by the guide
+])
+def test_how_to_ice_is_not_covered(reader: Reader, text: str, uncovered) -> None:
     assert Scope.load(reader).uncovered(reader.read(text)) == uncovered
 
 
