@@ -457,6 +457,8 @@ KEEPING_GOING = "whether to keep running, training or playing sport through it"
     ("my 10k is in a fortnight, can i keep running if i roll my foot before and after?", KEEPING_GOING),
     ("should i stop running until the heel settles or is massage enough", KEEPING_GOING),
     ("is it ok to play through it if i massage my foot after matches", KEEPING_GOING),
+    ("the physio wants me to rest it but i really don't want to give up playing", KEEPING_GOING),
+    ("do i need time off running or can the massage sort it", KEEPING_GOING),
 ])
 def test_training_instead_or_carrying_on_with_a_sport_is_not_covered(reader: Reader, text: str, subject: str) -> None:
     """The guide says nothing about which exercise to do instead, or whether to keep going (LABELING.md)."""
