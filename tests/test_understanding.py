@@ -92,6 +92,10 @@ def test_the_question_at_the_end_of_a_story_is_found(reader: Reader) -> None:
      "massage is supposed to help it heal",
      "i am new to all of this and i would love to understand what the plantar fascia actually is and how "
      "massage is supposed to help it heal"),
+    # a question told as not understanding asks, wherever it stands in the story
+    ("i really don't understand why it only hurts on my days off. i do a desk job monday to wednesday and "
+     "stand at a market stall at the weekend, and by sunday evening i can feel every step in my heel.",
+     "i really don't understand why it only hurts on my days off."),
 ])
 def test_the_question_is_what_the_person_asks(reader: Reader, text: str, question: str) -> None:
     assert reader.read(text).question_text == question
