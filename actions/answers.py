@@ -48,6 +48,7 @@ class AnsweringSettings:
     story_about: Tuple[Tuple[str, str], ...]  # (entity label, value)
     story_smalltalk_max_confidence: float
     story_smalltalk_min_words: int
+    story_greetings: Tuple[str, ...] = ()  # smalltalk intents that, telling of the heel, are a story
 
     @classmethod
     def load(cls, path: Path = ANSWERING_FILE) -> "AnsweringSettings":
@@ -81,9 +82,14 @@ class AnsweringSettings:
         if not isinstance(about, dict) or not about:
             raise KnowledgeError(f"{path}: story.about must map entity labels to values")
         pairs = tuple((str(label), str(value)) for label, values in about.items() for value in string_list(values, f"{path}: story.about.{label}"))
+        greetings = string_list(story.get("greetings"), f"{path}: story.greetings")
+        if not set(greetings) <= set(SMALLTALK_INTENTS) - {"help"}:
+            raise KnowledgeError(f"{path}: story.greetings must be smalltalk intents other than help "
+                                 f"({', '.join(i for i in SMALLTALK_INTENTS if i != 'help')})")
         return cls(" ".join(texts["partial_answer"].split()), " ".join(texts["not_covered_line"].split()),
                    texts["did_you_mean.title"].strip(), float(numbers["max_confidence"]), float(numbers["min_ratio"]),
-                   " ".join(story["preface"].split()), float(floor), default_need, pairs, float(smalltalk), min_words)
+                   " ".join(story["preface"].split()), float(floor), default_need, pairs, float(smalltalk), min_words,
+                   greetings)
 
 
 def listed(names: Sequence[str]) -> str:
@@ -241,12 +247,15 @@ class Answerer:
     def _unsure_story(self, understood: Understood, message: ParsedMessage) -> bool:
         """A message about the person's heel or foot (answering.yml, story.about; not denied) that the
         classifier is unsure of: it asks nothing and no need clears the fallback bar, or it is long and
-        only weakly taken for smalltalk ("hi all, ... my heel ... thanks in advance")."""
+        only weakly taken for smalltalk ("hi all, ... my heel ... thanks in advance"), or it greets ("hi, my
+        heel hurts")."""
         if not any((entity.label, entity.value) in self.settings.story_about
                    for entity in message.entities if not entity.negated):
             return False
         if understood.intent == "nlu_fallback":
             return message.asks_nothing
+        if understood.intent in self.settings.story_greetings:
+            return True
         return (understood.intent in SMALLTALK_INTENTS and understood.intent != "help"
                 and understood.confidence < self.settings.story_smalltalk_max_confidence
                 and message.words >= self.settings.story_smalltalk_min_words)

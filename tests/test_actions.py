@@ -457,6 +457,23 @@ def test_only_a_story_of_heel_pain_that_asks_nothing_is_answered_so(text: str) -
     assert not (message.get("text") or "").startswith(STORY_PREFACE)
 
 
+@pytest.mark.parametrize("text, story", [
+    ("hiya, my heel is killing me", True),  # a greeting that tells of the heel: what helps, said to be a guess
+    ("hello! left foot hurts again first thing", True),
+    ("hi there", False),  # a greeting alone is greeted back
+    ("hi, no heel problems, just curious", False),  # the heel is denied
+])
+def test_a_greeting_that_tells_of_the_heel_is_a_story(text: str, story: bool) -> None:
+    dispatcher = CollectingDispatcher()
+    events = run(make_tracker("greet", text=text, confidence=0.9, ranking=[("greet", 0.9), ("ask_relief", 0.05)]),
+                 dispatcher)
+    said = dispatcher.messages[0]
+    assert (said.get("text") or "").startswith(STORY_PREFACE) is story
+    assert (slot(events, "topic") == "smalltalk") is not story
+    if not story:
+        assert said.get("response") == "utter_greet"
+
+
 def test_a_story_whose_likeliest_need_the_guide_does_not_cover_is_told_so() -> None:
     message, topic = story_reply("my heel has been bad for a year, i've done physio and night splints.",
                                  [("ask_other_treatments", 0.24), ("ask_prognosis", 0.2)])
