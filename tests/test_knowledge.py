@@ -196,6 +196,7 @@ def test_every_guide_topic_is_some_need_s_answer(needs: Needs, guide: Guide) -> 
     ("ask_home_massage", "which direction do the strokes go", ("home_massage.strokes",)),
     ("ask_home_massage", "where should i massage, just the heel?", ("home_massage.strokes",)),
     ("ask_home_massage", "where should i press with the ball", ("home_massage.strokes",)),
+    ("ask_home_massage", "how firmly should i press to get at the deep tissue", ("home_massage.strokes",)),
     # "how long" of the routine, not of the recovery
     ("ask_prognosis", "how long should i massage my heel for each night", ("home_massage",)),
     ("ask_prognosis", "how long do i leave my feet soaking before i start", ("home_massage.preparation",)),

@@ -96,6 +96,12 @@ def test_the_question_at_the_end_of_a_story_is_found(reader: Reader) -> None:
     ("i really don't understand why it only hurts on my days off. i do a desk job monday to wednesday and "
      "stand at a market stall at the weekend, and by sunday evening i can feel every step in my heel.",
      "i really don't understand why it only hurts on my days off."),
+    # "explain it simply" says nothing of what "it" is: the sentence before it does
+    ("i am 61 and have worked in a bakery for most of my life, so my feet have had a hard time. my physio "
+     "keeps saying my fascia is inflamed and i nod along. i would be grateful if you could explain it in "
+     "plain language.",
+     "my physio keeps saying my fascia is inflamed and i nod along. i would be grateful if you could explain "
+     "it in plain language."),
 ])
 def test_the_question_is_what_the_person_asks(reader: Reader, text: str, question: str) -> None:
     assert reader.read(text).question_text == question
