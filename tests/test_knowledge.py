@@ -606,6 +606,8 @@ def test_what_the_story_denies_is_not_what_the_question_points_at(reader: Reader
      ["which shoes or brands to buy, or how they should fit"]),
     ("could my old trainers be what's causing the heel pain?", []),  # shoes as a cause: the guide's causes.footwear
     ("do my new running shoes support my arch enough?", ["which shoes or brands to buy, or how they should fit"]),
+    ("once the heel settles can i go back to barefoot shoes?", ["which shoes or brands to buy, or how they should fit"]),
+    ("i switched to minimalist shoes and then got heel pain, connection?", []),  # a cause: causes.footwear
 ])
 def test_how_shoes_should_fit_is_not_covered_but_shoes_as_a_cause_are(reader: Reader, text: str, uncovered) -> None:
     assert Scope.load(reader).uncovered(reader.read(text)) == uncovered
