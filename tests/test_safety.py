@@ -206,6 +206,10 @@ def test_the_most_urgent_level_wins(triage: Triage, reader: Reader) -> None:
     "the doctor says it won't heal quickly at my age",
     "my pf just isn't healing, 8 months now",
     "years ago my toes went numb from a bad back but it's gone now",
+    "my calves are always sore after a long walk, should i massage them too",
+    "it always hurts a bit when i roll it, is that normal",
+    "my heel went from agony to just a dull ache, will the rest go",
+    "the waiting is the hardest part, worse than the pain honestly",
     "",
     None,
 ])
