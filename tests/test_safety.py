@@ -210,6 +210,11 @@ def test_the_most_urgent_level_wins(triage: Triage, reader: Reader) -> None:
     "it always hurts a bit when i roll it, is that normal",
     "my heel went from agony to just a dull ache, will the rest go",
     "the waiting is the hardest part, worse than the pain honestly",
+    "the podiatrist discharged me last week and said keep up the massage, how often should i do it",
+    "i am hobbling like an old man for the first few steps after the cinema, then im fine",
+    "back in the spring it hurt constantly but it's settled to a morning twinge now",
+    "i read somewhere that shockwave can rupture the fascia, is massage safer",
+    "is gua sha ok on a foot that's been broken before",
     "",
     None,
 ])
