@@ -534,6 +534,10 @@ CHILDREN = "children's conditions (such as growing pains or Sever's disease)"
     ("is massage ok for my eight yr old's heels after netball?", [CHILDREN]),
     ("my seven year old has sore heels when she wakes up, what could it be?", [CHILDREN]),
     ("i'm a 45 year old postman with heel pain in the mornings, is it pf?", []),  # an adult's own age
+    ("my 9yo limps after gymnastics, can i massage her heel?", [CHILDREN]),  # age written short
+    ("my 13-year-old plays a lot of tennis. is rolling the sole ok for him?", [CHILDREN]),
+    ("can a kid even get plantar fasciitis?", [CHILDREN]),
+    ("my 10 year old asked what plantar fasciitis is and i couldn't explain it. what is it, simply?", []),
 ])
 def test_a_child_named_by_age_is_not_covered(reader: Reader, text: str, subjects: List[str]) -> None:
     """Children's heel pain is out of the guide's scope (LABELING.md), also when the child is named by age."""
