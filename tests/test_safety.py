@@ -157,6 +157,8 @@ def test_the_levels_and_their_source_are_named_in_the_data() -> None:
     ("got a blister on my sole from new trainers about a fortnight ago and it still isn't healing", "today",
      "sore_not_healing"),
     ("my toes have gone a bit grey and they're icy cold", "today", "colour_change"),
+    ("there's a yellowish discharge from the cut on my heel", "today", "infection"),
+    ("the blister under my heel was discharging all night", "today", "infection"),
     ("the pain is agony all day now, not just in the morning", "soon", "severe"),
     ("i'm limping everywhere now, even by lunchtime", "soon", "hardly_walk"),
 ])
