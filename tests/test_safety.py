@@ -161,6 +161,7 @@ def test_the_levels_and_their_source_are_named_in_the_data() -> None:
     ("the blister under my heel was discharging all night", "today", "infection"),
     ("the pain is agony all day now, not just in the morning", "soon", "severe"),
     ("i'm limping everywhere now, even by lunchtime", "soon", "hardly_walk"),
+    ("i can hardly walk most days, even after the first few steps", "soon", "hardly_walk"),
 ])
 def test_signs_are_found_with_their_level(triage: Triage, reader: Reader, text: str, level: str, sign: str) -> None:
     result = assess(triage, reader, text)
