@@ -160,6 +160,7 @@ def test_the_levels_and_their_source_are_named_in_the_data() -> None:
     ("there's a yellowish discharge from the cut on my heel", "today", "infection"),
     ("the blister under my heel was discharging all night", "today", "infection"),
     ("the pain is agony all day now, not just in the morning", "soon", "severe"),
+    ("i rang the surgery and said it was agony, they told me to come in", "soon", "severe"),
     ("i'm limping everywhere now, even by lunchtime", "soon", "hardly_walk"),
     ("i can hardly walk most days, even after the first few steps", "soon", "hardly_walk"),
 ])
@@ -202,7 +203,7 @@ def test_the_most_urgent_level_wins(triage: Triage, reader: Reader) -> None:
     # ordinary plantar fasciitis in the words people use: agony for the first steps, morning hobbling,
     # stiffness, cold feet, a slow recovery
     "my heel is agony for the first few steps every morning, is that normal",
-    "my brother had the injection and said it was agony, is it worth it",
+    "my brother had the injection, said it was agony but it worked, is it worth it",
     "i hobble round first thing like an old man",
     "my ankle is stiff, i can't bend my foot up as far as the other one",
     "my feet are cold and achy after a long shift",
