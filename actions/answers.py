@@ -83,9 +83,10 @@ class AnsweringSettings:
             raise KnowledgeError(f"{path}: story.about must map entity labels to values")
         pairs = tuple((str(label), str(value)) for label, values in about.items() for value in string_list(values, f"{path}: story.about.{label}"))
         greetings = string_list(story.get("greetings"), f"{path}: story.greetings")
-        if not set(greetings) <= set(SMALLTALK_INTENTS) - {"help"}:
+        allowed = [intent for intent in SMALLTALK_INTENTS if intent != "help"]
+        if not set(greetings) <= set(allowed):
             raise KnowledgeError(f"{path}: story.greetings must be smalltalk intents other than help "
-                                 f"({', '.join(i for i in SMALLTALK_INTENTS if i != 'help')})")
+                                 f"({', '.join(allowed)})")
         return cls(" ".join(texts["partial_answer"].split()), " ".join(texts["not_covered_line"].split()),
                    texts["did_you_mean.title"].strip(), float(numbers["max_confidence"]), float(numbers["min_ratio"]),
                    " ".join(story["preface"].split()), float(floor), default_need, pairs, float(smalltalk), min_words,
