@@ -624,7 +624,7 @@ def test_how_shoes_should_fit_is_not_covered_but_shoes_as_a_cause_are(reader: Re
     ("which attachment do i use on my massage gun for the arch", ["massage gun speeds, settings or attachments"]),
     ("what sets plantar fasciitis off in the first place", []),  # "setting" is lemmatized to "set"
 ])
-def test_how_to_ice_is_not_covered(reader: Reader, text: str, uncovered) -> None:
+def test_how_to_ice_and_massage_gun_settings_are_not_covered(reader: Reader, text: str, uncovered) -> None:
     assert Scope.load(reader).uncovered(reader.read(text)) == uncovered
 
 
