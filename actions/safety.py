@@ -323,7 +323,10 @@ class Triage:
         """key -> token positions of the phrases found that count: not negated, not asked about, not inside
         one of the sign's `except` phrases, not dismissed later in the sentence ("...but didn't hurt myself")."""
         asked = self._asked_about(message)
-        spans = matches(self.matcher, message, skip_negated=True)
+        # An except or dismissing phrase counts even when negated: "can't bend it as far as the other one"
+        # excepts "can't bend", and a negation must not let the sign it excepts through.
+        spans = [(key, start, end) for key, start, end in matches(self.matcher, message)
+                 if key.endswith(("|except", "|dismissed")) or start not in message.negated]
         excepted: Dict[str, List[Tuple[int, int]]] = {}
         dismissed: Dict[str, List[int]] = {}
         for key, start, end in spans:

@@ -206,6 +206,9 @@ def test_the_most_urgent_level_wins(triage: Triage, reader: Reader) -> None:
     "my brother had the injection, said it was agony but it worked, is it worth it",
     "i hobble round first thing like an old man",
     "my ankle is stiff, i can't bend my foot up as far as the other one",
+    # an except phrase is read after a negation too, in any spelling of it
+    "cant bend my foot as far as before, is that the fascia",
+    "i cannot bend my ankle as much as the left one in the morning",
     "my feet are cold and achy after a long shift",
     "the doctor says it won't heal quickly at my age",
     "my pf just isn't healing, 8 months now",
