@@ -154,14 +154,15 @@ class SafetyPolicy:
 @dataclass(frozen=True)
 class RedFlagSign:
     """One sign that needs prompt care: any single phrase, or one phrase from every group of a combination
-    (the later groups within `window` tokens of the first)."""
+    (the later groups within the combination's window of tokens of the first; `windows` holds one per
+    combination, so a close combination and a loose one can be the same sign)."""
 
     id: str
     level: str
     description: str
     any_phrases: Tuple[str, ...]
     together: Tuple[Tuple[Tuple[str, ...], ...], ...]
-    window: int
+    windows: Tuple[int, ...]
     except_phrases: Tuple[str, ...] = ()
     dismissed_by: Tuple[str, ...] = ()
 
@@ -279,20 +280,25 @@ class Triage:
             if entry.get("level") not in levels:
                 raise KnowledgeError(f"{path}: sign '{sign_id}' needs a level, one of {', '.join(levels)}")
             any_phrases = tuple(str(p) for p in entry.get("any") or ())
-            together = tuple(
-                tuple(tuple(str(p) for p in group) for group in combination)
-                for combination in entry.get("together") or ()
-            )
+            sign_window = entry.get("window", default_window)
+            together, windows = [], []
+            for combination in entry.get("together") or ():
+                # a list of groups (the sign's window), or {window: N, groups: [...]} for a window of its own
+                groups, window = ((combination.get("groups"), combination.get("window", sign_window))
+                                  if isinstance(combination, dict) else (combination, sign_window))
+                if not isinstance(groups, list) or len(groups) < 2 or not all(groups):
+                    raise KnowledgeError(
+                        f"{path}: sign '{sign_id}': each 'together' entry needs two or more non-empty groups")
+                if not isinstance(window, int) or window < 1:
+                    raise KnowledgeError(f"{path}: sign '{sign_id}': 'window' must be a whole number of tokens")
+                together.append(tuple(tuple(str(p) for p in group) for group in groups))
+                windows.append(window)
             if not any_phrases and not together:
                 raise KnowledgeError(f"{path}: sign '{sign_id}' has no phrases ('any' or 'together')")
-            if any(len(c) < 2 or not all(c) for c in together):
-                raise KnowledgeError(f"{path}: sign '{sign_id}': each 'together' entry needs two or more non-empty groups")
-            window = entry.get("window", default_window)
-            if not isinstance(window, int) or window < 1:
-                raise KnowledgeError(f"{path}: sign '{sign_id}': 'window' must be a whole number of tokens")
             signs.append(RedFlagSign(
-                str(sign_id), entry["level"], str(entry["description"]), any_phrases, together, window,
-                tuple(str(p) for p in entry.get("except") or ()), tuple(str(p) for p in entry.get("dismissed_by") or ()),
+                str(sign_id), entry["level"], str(entry["description"]), any_phrases, tuple(together),
+                tuple(windows), tuple(str(p) for p in entry.get("except") or ()),
+                tuple(str(p) for p in entry.get("dismissed_by") or ()),
             ))
         return cls(signs, levels, Hypothetical.load(data, path), reader, policy.persistent_phrases if policy else (),
                    History.load(data, path))
@@ -376,5 +382,6 @@ class Triage:
         groups = [found.get(f"{sign.id}|together|{c}|{g}", []) for g in range(len(sign.together[c]))]
         if not all(groups):
             return False
-        return any(all(any(abs(p - first) <= sign.window for p in group) for group in groups[1:])
+        window = sign.windows[c]
+        return any(all(any(abs(p - first) <= window for p in group) for group in groups[1:])
                    for first in groups[0])
