@@ -292,6 +292,14 @@ class Needs:
         return None
 
 
+def phrase_list(value: Any, where: str) -> tuple:
+    """A list of phrases in which an item may itself be a list, one level deep: a YAML anchor lets two
+    lists share one ("&child_ages [...]" in one, "*child_ages" in the other) instead of copying it."""
+    if isinstance(value, list):
+        value = [phrase for item in value for phrase in (item if isinstance(item, list) else [item])]
+    return string_list(value, where)
+
+
 @dataclass(frozen=True)
 class Scope:
     """What the guide does not cover (data/guide/scope.yml): subjects people ask about with heel pain,
@@ -331,11 +339,12 @@ class Scope:
                 if not isinstance(entry, dict):
                     raise KnowledgeError(f"{settings_file}: {key}.asked_of needs 'words' and 'phrases'")
                 asked_of[key] = frozenset(string_list(entry.get("words"), f"{settings_file}: {key}.asked_of.words"))
-                named_by[key] = string_list(entry.get("phrases"), f"{settings_file}: {key}.asked_of.phrases")
+                named_by[key] = phrase_list(entry.get("phrases"), f"{settings_file}: {key}.asked_of.phrases")
         confidence = data.get("min_confidence")
         if not isinstance(confidence, (int, float)) or not 0 <= confidence <= 1:
             raise KnowledgeError(f"{settings_file}: 'min_confidence' must be a number from 0 to 1")
-        matcher = reader.matcher({key: group["phrases"] for key, group in groups.items()})
+        matcher = reader.matcher({key: phrase_list(group["phrases"], f"{settings_file}: {key}.phrases")
+                                  for key, group in groups.items()})
         back = data.get("pointing_back")
         if not isinstance(back, dict):
             raise KnowledgeError(f"{settings_file}: expected a mapping under 'pointing_back'")

@@ -419,6 +419,30 @@ def test_a_child_named_in_the_story_is_what_a_question_about_him_asks_about(tmp_
     assert scope.uncovered(reader.read(mine)) == []  # the question is about the parent's heel
 
 
+def test_a_phrase_list_shared_by_an_anchor_serves_both_lists(tmp_path: Path, reader: Reader) -> None:
+    """scope.yml names a child's age forms once (&child_ages) and reuses them under asked_of (*child_ages)."""
+    ages = ["my 9yo", "my 9 year old"]  # one list in two places: YAML writes it once, with an anchor
+    text = yaml.safe_dump({**SMALL_SCOPE, "uncovered": {
+        **SMALL_SCOPE["uncovered"],
+        "children": {"name": "children", "phrases": ["growing pains", ages],
+                     "asked_of": {"words": ["him", "his"], "phrases": ["my son is 9", ages]}},
+    }})
+    assert text.count("my 9yo") == 1 and "&" in text and "*" in text
+    path = tmp_path / "scope.yml"
+    path.write_text(text)
+    scope = Scope.load(reader, path)
+    assert scope.uncovered(reader.read("can i massage my 9yo's heels?")) == ["children"]
+    story = "my 9yo plays rugby every weekend. his heels ache after games. can i massage them for him?"
+    assert scope.uncovered(reader.read(story)) == ["children"]
+
+
+@pytest.mark.parametrize("phrases", [["injection", ["cortisone", False]], ["injection", [["cortisone"]]], []])
+def test_a_malformed_phrase_list_is_reported(tmp_path: Path, reader: Reader, phrases) -> None:
+    groups = {**SMALL_SCOPE["uncovered"], "injections": {"name": "injections", "phrases": phrases or [""]}}
+    with pytest.raises(KnowledgeError, match=re.escape("injections.phrases")):
+        Scope.load(reader, write_scope(tmp_path, {**SMALL_SCOPE, "uncovered": groups}))
+
+
 @pytest.mark.parametrize("name, value", [("sentences", 0), ("reach", "far"), ("sentences", True), ("beyond", [])])
 def test_malformed_pointing_back_settings_are_reported(tmp_path: Path, reader: Reader, name: str, value) -> None:
     data = {**SMALL_SCOPE, "pointing_back": {**SMALL_SCOPE["pointing_back"], name: value}}
