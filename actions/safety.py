@@ -195,6 +195,7 @@ class Hypothetical:
     not_cues: Tuple[str, ...]
     question_starts: FrozenSet[str]
     person_words: FrozenSet[str]
+    suspicion_cues: Tuple[str, ...] = ()
 
     @classmethod
     def load(cls, data: Mapping[str, Any], path: Path) -> "Hypothetical":
@@ -204,7 +205,8 @@ class Hypothetical:
                    string_list(entry.get("cues"), f"{where}.cues"),
                    string_list(entry.get("not_cues"), f"{where}.not_cues"),
                    frozenset(string_list(entry.get("question_starts"), f"{where}.question_starts")),
-                   frozenset(string_list(entry.get("person_words"), f"{where}.person_words")))
+                   frozenset(string_list(entry.get("person_words"), f"{where}.person_words")),
+                   string_list(entry.get("suspicion_cues"), f"{where}.suspicion_cues"))
 
 
 @dataclass(frozen=True)
@@ -263,7 +265,8 @@ class Triage:
             phrases[HISTORY_WHEN], phrases[HISTORY_RESOLVED] = history.when, history.resolved
         self.matcher = reader.matcher(phrases)
         self.hypothetical = reader.matcher({"question_cue": hypothetical.question_cues, "cue": hypothetical.cues,
-                                            "not_cue": hypothetical.not_cues})
+                                            "not_cue": hypothetical.not_cues,
+                                            "suspicion": hypothetical.suspicion_cues})
 
     @classmethod
     def load(cls, reader: Reader, path: Path = RED_FLAGS_FILE, policy: Optional[SafetyPolicy] = None) -> "Triage":
@@ -314,7 +317,7 @@ class Triage:
         not_cues = [(start, end) for key, start, end in found if key == "not_cue"]
         ranges = []
         for key, start, end in found:
-            if key == "not_cue" or any(s <= start < e or start <= s < end for s, e in not_cues):
+            if key in ("not_cue", "suspicion") or any(s <= start < e or start <= s < end for s, e in not_cues):
                 continue
             sentence = self._sentence(message, start)
             if key == "cue" or any(token.text == "?" for token in sentence):
@@ -325,14 +328,27 @@ class Triage:
                 ranges.append((sentence.start, sentence.end))
         return ranges
 
+    def _suspected(self, message: ParsedMessage) -> List[Tuple[int, int]]:
+        """(start, end) token ranges of a suspicion, from its cue to the end of the sentence ("the physio is
+        worried it might be a stress fracture"): a suspected sign counts, unless the message denies it later."""
+        return [(start, self._sentence(message, start).end)
+                for key, start, _ in matches(self.hypothetical, message) if key == "suspicion"]
+
     def _found(self, message: ParsedMessage) -> Dict[str, List[int]]:
         """key -> token positions of the phrases found that count: not negated, not asked about, not inside
-        one of the sign's `except` phrases, not dismissed later in the sentence ("...but didn't hurt myself")."""
+        one of the sign's `except` phrases, not dismissed later in the sentence ("...but didn't hurt myself"),
+        not a suspicion that the message denies later ("worried it might be a fracture ... said no fracture")."""
         asked = self._asked_about(message)
         # An except or dismissing phrase counts even when negated: "can't bend it as far as the other one"
         # excepts "can't bend", and a negation must not let the sign it excepts through.
-        spans = [(key, start, end) for key, start, end in matches(self.matcher, message)
+        every = matches(self.matcher, message)
+        spans = [(key, start, end) for key, start, end in every
                  if key.endswith(("|except", "|dismissed")) or start not in message.negated]
+        denied: Dict[str, List[int]] = {}
+        for key, start, _ in every:
+            if start in message.negated and "|" in key and not key.endswith(("|except", "|dismissed")):
+                denied.setdefault(key.split("|", 1)[0], []).append(start)
+        suspected = self._suspected(message)
         excepted: Dict[str, List[Tuple[int, int]]] = {}
         dismissed: Dict[str, List[int]] = {}
         for key, start, end in spans:
@@ -350,6 +366,9 @@ class Triage:
             if key.endswith(("|except", "|dismissed")) or any(s <= start < e for s, e in asked):
                 continue
             if any(s < end and start < e for s, e in excepted.get(sign, ())):
+                continue
+            if (any(s <= start < e for s, e in suspected)
+                    and any(later > start for later in denied.get(sign, ()))):
                 continue
             sentence = self._sentence(message, start)
             if any(start < d < sentence.end for d in dismissed.get(sign, ())):

@@ -123,6 +123,7 @@ def test_policy_file_problems_are_named(tmp_path: Path, mutate, message: str) ->
     (lambda d: d["signs"]["wound"]["together"][1].update(window=0), r"sign 'wound': 'window' must be a whole"),
     (lambda d: d["signs"]["wound"].update(window="40"), r"sign 'wound': 'window' must be a whole"),
     (lambda d: d["hypothetical"].update(question_cues=[False, "if"]), r"hypothetical.question_cues: expected a non-empty list"),
+    (lambda d: d["hypothetical"].pop("suspicion_cues"), r"hypothetical.suspicion_cues: expected a non-empty list"),
     (lambda d: d.pop("history"), r"expected a mapping under 'history'"),
     (lambda d: d["history"].update(resolved=[]), r"history.resolved: expected a non-empty list"),
     (lambda d: d["history"].update(year_numbers="yes"), r"history.year_numbers must be true or false"),
@@ -166,6 +167,11 @@ def test_the_levels_and_their_source_are_named_in_the_data() -> None:
     ("i rang the surgery and said it was agony, they told me to come in", "soon", "severe"),
     ("i'm limping everywhere now, even by lunchtime", "soon", "hardly_walk"),
     ("i can hardly walk most days, even after the first few steps", "soon", "hardly_walk"),
+    ("the podiatrist is worried it might be a stress fracture and wants an x-ray", "today", "fracture"),
+    ("the physio thinks it might be a stress fracture and has sent me for an mri", "today", "fracture"),
+    ("since i jumped off the wall i cannot put my weight on the left foot", "today", "cannot_bear_weight"),
+    ("my dad's heel pain has changed, it woke him twice last night", "soon", "rest_or_constant"),
+    ("her heel hurts even when she is sitting in her chair now", "soon", "rest_or_constant"),
 ])
 def test_signs_are_found_with_their_level(triage: Triage, reader: Reader, text: str, level: str, sign: str) -> None:
     result = assess(triage, reader, text)
@@ -217,6 +223,12 @@ def test_the_most_urgent_level_wins(triage: Triage, reader: Reader) -> None:
     "my ankle is stiff, i can't bend my foot up as far as the other one",
     # an except phrase is read after a negation too, in any spelling of it
     "cant bend my foot as far as before, is that the fascia",
+    "the first steps out of bed are absolute agony, by lunch i barely notice it",
+    "my gp was worried it might be a stress fracture, but the scan showed no fracture, just the fascia",
+    "i can't walk barefoot on the bathroom floor any more, is that pf",
+    "my daughter had a fever last week and i was up all night carrying her, now my heels are sore",
+    "my husband is worried about me being on crutches after the op, how long is recovery",
+    "my wonky self massage probably isn't helping, which technique is easiest",
     "i cannot bend my ankle as much as the left one in the morning",
     "my feet are cold and achy after a long shift",
     "the doctor says it won't heal quickly at my age",
