@@ -225,9 +225,11 @@ class Answerer:
             if intent not in FALLBACK_INTENTS and intent not in SMALLTALK_INTENTS:
                 logger.warning("No need for intent %r; answering as out of scope", intent)
             return self.out_of_scope_reply(uncovered)
-        if not need.covered:
-            return self.not_covered_reply(need, uncovered)
         answer = self.needs.answer(need, message)
+        if not need.covered and (uncovered or not answer.topics):
+            # A need the guide does not answer, unless one of its rules finds the guide's own subject in the
+            # question ("the spa has reflexology for plantar fasciitis ... does it really help?")
+            return self.not_covered_reply(need, uncovered)
         topics = [self.guide.get(t) for t in answer.topics]
         if uncovered and (understood.confidence < self.scope.min_confidence
                           or self.scope.declines_whole_question(uncovered)):

@@ -658,3 +658,20 @@ def test_a_diagnosis_the_doctor_named_is_what_the_question_points_at(reader: Rea
     named = ("I have pain at the back of the heel as well, on the tendon, and last week the doctor called it "
              "achilles tendinitis after a scan. Can I treat this in the same way as the other heel?")
     assert scope.pointed_at(reader.read(named)) != []
+
+
+@pytest.mark.parametrize("text, topic", [
+    ("the spa near me has reflexology for plantar fasciitis on the menu. does it really help or is it just "
+     "for relaxing?", "techniques.reflexology"),
+    ("my gym offers deep tissue, trigger point and gua sha. which of these is worth it for pf?", "techniques"),
+    ("is acupuncture any better than reflexology for this?", "out_of_scope"),
+    ("what other treatments are there apart from massage?", "out_of_scope"),
+])
+def test_the_guides_own_techniques_are_not_other_treatments(text: str, topic: str) -> None:
+    """A question taken for "other treatments" that names or points back at the guide's techniques gets
+    their passage; another treatment named (acupuncture), or none, gets the honest "not covered"."""
+    from actions.answers import Answerer, Understood
+
+    answerer = Answerer.load()
+    reply = answerer.reply(Understood("ask_other_treatments", 0.8, (("ask_other_treatments", 0.8),)), text)
+    assert reply.topic == topic
