@@ -102,6 +102,13 @@ def test_the_question_at_the_end_of_a_story_is_found(reader: Reader) -> None:
      "plain language.",
      "my physio keeps saying my fascia is inflamed and i nod along. i would be grateful if you could explain "
      "it in plain language."),
+    # "the doctor tell me ..." tells what someone said; "tell me ..." and "please tell me ..." ask
+    ("I work in a bakery since three years and my heel is hurting every morning. The doctor tell me it is "
+     "plantar fasciitis from standing. Which massage is good for me?",
+     "which massage is good for me?"),
+    ("I work in a bakery since three years and my heel is hurting every morning, it is very bad in the "
+     "winter. Please tell me which massage is good for me.",
+     "please tell me which massage is good for me."),
 ])
 def test_the_question_is_what_the_person_asks(reader: Reader, text: str, question: str) -> None:
     assert reader.read(text).question_text == question
