@@ -22,7 +22,7 @@ from actions.knowledge import (
 )
 from actions.replies import OUT_OF_SCOPE, RED_FLAG, SMALLTALK, Reply
 from actions.safety import SafetyPolicy, Triage
-from actions.understanding import ParsedMessage, Reader
+from actions.understanding import ParsedMessage, Reader, matches
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +49,7 @@ class AnsweringSettings:
     story_smalltalk_max_confidence: float
     story_smalltalk_min_words: int
     story_greetings: Tuple[str, ...] = ()  # smalltalk intents that, telling of the heel, are a story
+    story_thanks_given: Tuple[str, ...] = ()  # phrases that thank for help already given: thanks, not a story
 
     @classmethod
     def load(cls, path: Path = ANSWERING_FILE) -> "AnsweringSettings":
@@ -90,7 +91,7 @@ class AnsweringSettings:
         return cls(" ".join(texts["partial_answer"].split()), " ".join(texts["not_covered_line"].split()),
                    texts["did_you_mean.title"].strip(), float(numbers["max_confidence"]), float(numbers["min_ratio"]),
                    " ".join(story["preface"].split()), float(floor), default_need, pairs, float(smalltalk), min_words,
-                   greetings)
+                   greetings, string_list(story.get("thanks_for_help_given"), f"{path}: story.thanks_for_help_given"))
 
 
 def listed(names: Sequence[str]) -> str:
@@ -129,6 +130,7 @@ class Answerer:
         self.retriever, self.two_part, self.suggestions = retriever, two_part, suggestions
         self.policy, self.triage, self.settings = policy, triage, settings
         self.contact, self.feedback = contact, feedback
+        self.thanks_given = reader.matcher({"thanks_given": settings.story_thanks_given})
 
     @classmethod
     def load(cls) -> "Answerer":
@@ -252,16 +254,22 @@ class Answerer:
         classifier is unsure of: it asks nothing and no need clears the fallback bar, or it is long and
         only weakly taken for smalltalk ("hi all, ... my heel ... thanks in advance"), or it greets ("hi, my
         heel hurts")."""
-        if not any((entity.label, entity.value) in self.settings.story_about
-                   for entity in message.entities if not entity.negated):
+        told = [entity for entity in message.entities
+                if not entity.negated and (entity.label, entity.value) in self.settings.story_about]
+        if not told:
             return False
         if understood.intent == "nlu_fallback":
             return message.asks_nothing
         if understood.intent in self.settings.story_greetings:
             return True
+        # Weakly smalltalk and long: a story, if it tells of the heel outside its questions (not "are you a
+        # bot? ... is it everything to do with heel pain?") and does not thank for help already given ("I
+        # wrote in the spring ... I simply wished to say thank you").
         return (understood.intent in SMALLTALK_INTENTS and understood.intent != "help"
                 and understood.confidence < self.settings.story_smalltalk_max_confidence
-                and message.words >= self.settings.story_smalltalk_min_words)
+                and message.words >= self.settings.story_smalltalk_min_words
+                and (message.asks_nothing or any(not message.in_asking(entity.start) for entity in told))
+                and not matches(self.thanks_given, message, skip_negated=True))
 
     def _story_answer(self, understood: Understood, message: ParsedMessage) -> Reply:
         """A story that asks nothing, the classifier unsure of every need: the likeliest need's answer (at

@@ -494,11 +494,26 @@ def test_a_heel_story_the_classifier_weakly_takes_for_thanks_is_answered_as_a_st
     ("thanks for that. my heel is a bit better today after the massage, will keep going with it", 0.98),  # sure
     ("hi all, new here. work has been mad this week and my manager is on my case, thanks in advance", 0.45),  # no heel
     ("thanks, my heel feels better", 0.45),  # short
+    # thanks for help already given, however much it tells of the heel
+    ("i asked you about my heel a few weeks back and just wanted to say thank you, the mornings are so much "
+     "easier now and i'm back to my walks", 0.45),
 ])
 def test_thanks_stay_thanks_when_sure_short_or_not_about_the_heel(text: str, confidence: float) -> None:
     dispatcher = CollectingDispatcher()
     events = run(make_tracker("thanks", text=text, confidence=confidence, ranking=[("ask_relief", 0.2)]), dispatcher)
     assert dispatcher.messages[0]["response"] == "utter_thanks"
+    assert slot(events, "topic") == "smalltalk"
+
+
+def test_a_question_about_the_bot_that_names_heel_pain_is_not_a_story() -> None:
+    """The heel named only inside questions about the bot ("are you a person? do you cover everything to do
+    with heel pain?") is not a story told: the bot says what it is."""
+    text = ("quick one before i type out my whole history, it's a long one. are you a real person or a bot? "
+            "and do you cover everything to do with heel pain or only the massage side?")
+    dispatcher = CollectingDispatcher()
+    events = run(make_tracker("bot_challenge", text=text, confidence=0.35, ranking=[("ask_what_is", 0.13)]),
+                 dispatcher)
+    assert dispatcher.messages[0]["response"] == "utter_bot_challenge"
     assert slot(events, "topic") == "smalltalk"
 
 

@@ -681,3 +681,20 @@ def test_the_guides_own_techniques_are_not_other_treatments(text: str, topic: st
     answerer = Answerer.load()
     reply = answerer.reply(Understood("ask_other_treatments", 0.8, (("ask_other_treatments", 0.8),)), text)
     assert reply.topic == topic
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda d: d["story"].update(preface="Here is the closest part."), r"'story.preface' is missing or has no \{topic\}"),
+    (lambda d: d["story"].update(greetings=["help"]), r"story.greetings must be smalltalk intents other than help"),
+    (lambda d: d["story"].update(thanks_for_help_given=[]), r"story.thanks_for_help_given: expected a non-empty list"),
+    (lambda d: d["story"].update(smalltalk_min_words=0), r"story.smalltalk_min_words must be a whole number"),
+])
+def test_answering_settings_problems_are_named(tmp_path: Path, mutate, message: str) -> None:
+    from actions.answers import ANSWERING_FILE, AnsweringSettings
+
+    data = yaml.safe_load(ANSWERING_FILE.read_text())
+    mutate(data)
+    path = tmp_path / "answering.yml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True))
+    with pytest.raises(KnowledgeError, match=r"answering\.yml: " + message):
+        AnsweringSettings.load(path)
