@@ -319,6 +319,7 @@ class Scope:
     # subjects that are whom a question is for (a child, a pet): the guide's answers are for an adult's own
     # heel, so such a question is answered as not covered however sure the classifier is of its need
     whole_question: FrozenSet[str] = frozenset()
+    either_or: Any = None  # a matcher of the words that offer the other answer ("... or is it more for back knots?")
 
     @classmethod
     def load(cls, reader: Reader, settings_file: Path = SCOPE_FILE) -> "Scope":
@@ -358,7 +359,8 @@ class Scope:
         beyond = reader.matcher({"beyond": string_list(back.get("beyond"), f"{settings_file}: pointing_back.beyond")})
         return cls({key: str(group["name"]) for key, group in groups.items()}, matcher, float(confidence),
                    frozenset(pointers), offers, counts["sentences"], counts["reach"], beyond, asked_of,
-                   reader.matcher(named_by) if named_by else None, frozenset(whole_question))
+                   reader.matcher(named_by) if named_by else None, frozenset(whole_question),
+                   reader.matcher({"either_or": string_list(data.get("either_or"), f"{settings_file}: either_or")}))
 
     def declines_whole_question(self, subjects: Iterable[str]) -> bool:
         """Whether one of these uncovered subjects is whom the question is for ("is the massage safe for my
@@ -377,6 +379,11 @@ class Scope:
         # further I can do?") asks about the rest: what it named is what was tried.
         found = [(key, start, end) for key, start, end in found
                  if not any(start < after and message.same_sentence(start, after) for after in past)]
+        # The other answer of an either-or question ("does deep tissue help PF, or is it more for back and
+        # shoulder knots?") is not what is asked: the question asks whether the guide's subject does it.
+        offered = [start for _, start, _ in self.either_or(message.doc)] if self.either_or is not None else []
+        found = [(key, start, end) for key, start, end in found
+                 if not any(before < start and message.same_sentence(before, start) for before in offered)]
         asked = [key for key, of in self.asked_of.items() if of & message.asking_words]
         if asked and self.asked_of_matcher is not None:
             found = sorted({*found, *((key, start, end) for key, start, end in matches(self.asked_of_matcher, message)

@@ -345,6 +345,7 @@ SMALL_SCOPE = {
     },
     "pointing_back": {"words": ["it", "that", "those"], "offers": ["offer", "suggest", "say", "mention", "reckon"],
                       "sentences": 3, "reach": 8, "beyond": ["what else", "anything further"]},
+    "either_or": ["or is it more for"],
 }
 
 
@@ -461,6 +462,7 @@ def test_malformed_pointing_back_settings_are_reported(tmp_path: Path, reader: R
     ({"min_confidence": 0.5, "uncovered": {"x": {"name": "x", "phrases": ["a"]}}}, "mapping under 'pointing_back'"),
     ({"min_confidence": 0.5, "uncovered": {"x": {"phrases": ["a"]}}}, "subject 'x' needs a 'name' and 'phrases'"),
     ({"min_confidence": 1.5, "uncovered": {"x": {"name": "x", "phrases": ["a"]}}}, "'min_confidence' must be"),
+    ({**SMALL_SCOPE, "either_or": []}, "either_or: expected a non-empty list"),
 ])
 def test_malformed_scope_is_reported_with_file_and_problem(tmp_path: Path, reader: Reader, data, message: str) -> None:
     path = write_scope(tmp_path, data)
@@ -698,3 +700,13 @@ def test_answering_settings_problems_are_named(tmp_path: Path, mutate, message: 
     path.write_text(yaml.safe_dump(data, allow_unicode=True))
     with pytest.raises(KnowledgeError, match=r"answering\.yml: " + message):
         AnsweringSettings.load(path)
+
+
+@pytest.mark.parametrize("text, subjects", [
+    ("does deep tissue actually help pf or is it more for back and shoulder knots?", []),
+    ("my cousin uses a claw tool on her thighs. does it work on the foot or is it more of a cellulite thing?", []),
+    ("is fascia blasting any good for cellulite?", ["cellulite or cosmetic uses of fascia tools"]),
+    ("does deep tissue help with back pain too?", ["problems in other parts of the body (such as the knees, hips or back)"]),
+])
+def test_the_other_answer_of_an_either_or_question_is_not_asked(reader: Reader, text: str, subjects) -> None:
+    assert Scope.load(reader).uncovered(reader.read(text)) == subjects
