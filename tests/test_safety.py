@@ -172,6 +172,15 @@ def test_the_levels_and_their_source_are_named_in_the_data() -> None:
     ("since i jumped off the wall i cannot put my weight on the left foot", "today", "cannot_bear_weight"),
     ("my dad's heel pain has changed, it woke him twice last night", "soon", "rest_or_constant"),
     ("her heel hurts even when she is sitting in her chair now", "soon", "rest_or_constant"),
+    # signs in people's own words
+    ("my wife's heel is bright red and hot like an iron, and she's been shivery tonight", "today", "infection"),
+    ("it's gone red and blown up like a balloon since the weekend", "today", "infection"),
+    ("my toes are sleeping all the day now", "today", "nerve"),
+    ("both soles feel dead and fuzzy and it's creeping up my shins", "today", "nerve"),
+    ("the pain shot up to a 10 while i was walking to the car", "soon", "severe"),
+    ("been hopping around since friday, i can't put that foot down", "today", "cannot_bear_weight"),
+    ("mum won't put her heel down and she's dragging her leg", "today", "cannot_bear_weight"),
+    ("the pain has gone through the roof this week despite resting", "soon", "worsening"),
 ])
 def test_signs_are_found_with_their_level(triage: Triage, reader: Reader, text: str, level: str, sign: str) -> None:
     result = assess(triage, reader, text)
@@ -229,6 +238,16 @@ def test_the_most_urgent_level_wins(triage: Triage, reader: Reader) -> None:
     "my daughter had a fever last week and i was up all night carrying her, now my heels are sore",
     "my husband is worried about me being on crutches after the op, how long is recovery",
     "my wonky self massage probably isn't helping, which technique is easiest",
+    # loose or other senses of alarming words
+    "my brain is numb from reading forums all night, what even is the fascia",
+    "left a couple of small purple bruises on my arch where i pressed with the ball, otherwise fine",
+    "scared i'm going to break something doing this, how hard do i press",
+    "my arch feels tight like a rope about to snap when i pull my toes back",
+    "i'm worried the ibuprofen will give me an ulcer, is massage an alternative",
+    "is the deep tissue session going to be torture?",
+    "i sit perched at a weird angle at my desk all day, could that matter",
+    "i'm diabetic but i have no feeling problems, they checked last month",
+    "my little one has had a fever since monday so i've skipped my foot routine",
     "i cannot bend my ankle as much as the left one in the morning",
     "my feet are cold and achy after a long shift",
     "the doctor says it won't heal quickly at my age",
