@@ -136,6 +136,8 @@ def test_a_short_message_asks_only_its_asking_sentence_but_is_classified_whole(r
     ("i don't have any tingling", "tingling", True),
     ("i didn't hear any pop or snap", "snap", True),
     ("there are no cuts, sores or colour changes", "colour", True),
+    ("it's the classic morning pain, nothing red or hot or swollen", "swollen", True),
+    ("nothing helps, and now my toes are numb", "numb", False),
     ("no swelling, but my toes are numb", "numb", False),
     ("it doesn't help that my toes are numb", "numb", False),
     ("my toes are numb", "numb", False),
