@@ -199,6 +199,9 @@ def test_every_guide_topic_is_some_need_s_answer(needs: Needs, guide: Guide) -> 
     ("ask_safety", "i'm diabetic, is massage safe", ("faq.chronic_conditions", "safety")),
     ("ask_safety", "i don't have diabetes, is massage safe", ("safety",)),
     ("ask_safety", "is it risky to just leave it alone and wait", ("faq.untreated_risks",)),
+    # how serious plantar fasciitis is, not whether this is it
+    ("ask_is_it_pf", "is pf a serious condition or just a nuisance", ("faq.untreated_risks", "recovery_outlook")),
+    ("ask_is_it_pf", "is this pf or just sore feet", ("faq.vs_general_pain", "symptoms")),
     ("ask_how_massage_helps", "why would rubbing my calves do anything for my heel", ("massage_benefits.tension",)),
     ("ask_home_massage", "which direction do the strokes go", ("home_massage.strokes",)),
     ("ask_home_massage", "where should i massage, just the heel?", ("home_massage.strokes",)),
