@@ -202,6 +202,8 @@ def test_every_guide_topic_is_some_need_s_answer(needs: Needs, guide: Guide) -> 
     # how serious plantar fasciitis is, not whether this is it
     ("ask_is_it_pf", "is pf a serious condition or just a nuisance", ("faq.untreated_risks", "recovery_outlook")),
     ("ask_is_it_pf", "is this pf or just sore feet", ("faq.vs_general_pain", "symptoms")),
+    ("ask_how_massage_helps", "ordinary foot pain vs pf, why would massage help one and not the other",
+     ("faq.vs_general_pain", "massage_benefits")),
     ("ask_how_massage_helps", "why would rubbing my calves do anything for my heel", ("massage_benefits.tension",)),
     ("ask_home_massage", "which direction do the strokes go", ("home_massage.strokes",)),
     ("ask_home_massage", "where should i massage, just the heel?", ("home_massage.strokes",)),
@@ -676,6 +678,9 @@ def test_a_diagnosis_the_doctor_named_is_what_the_question_points_at(reader: Rea
      "for relaxing?", "techniques.reflexology"),
     ("my gym offers deep tissue, trigger point and gua sha. which of these is worth it for pf?", "techniques"),
     ("is acupuncture any better than reflexology for this?", "out_of_scope"),
+    ("my massage therapist spends the whole hour on my calves, not my heel. is there any reason for that?",
+     "home_massage.calves"),
+    ("my physio does dry needling in my calves. is that worth it?", "out_of_scope"),
     ("what other treatments are there apart from massage?", "out_of_scope"),
 ])
 def test_the_guides_own_techniques_are_not_other_treatments(text: str, topic: str) -> None:
