@@ -228,9 +228,10 @@ class Answerer:
                 logger.warning("No need for intent %r; answering as out of scope", intent)
             return self.out_of_scope_reply(uncovered)
         answer = self.needs.answer(need, message)
-        if not need.covered and (uncovered or not answer.topics):
+        if not need.covered and (uncovered or not answer.topics or self.scope.named_anywhere(message)):
             # A need the guide does not answer, unless one of its rules finds the guide's own subject in the
-            # question ("the spa has reflexology for plantar fasciitis ... does it really help?")
+            # question ("the spa has reflexology for plantar fasciitis ... does it really help?") and the
+            # message names nothing the guide does not cover
             return self.not_covered_reply(need, uncovered)
         topics = [self.guide.get(t) for t in answer.topics]
         if uncovered and (understood.confidence < self.scope.min_confidence

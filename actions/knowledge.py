@@ -362,6 +362,12 @@ class Scope:
                    reader.matcher(named_by) if named_by else None, frozenset(whole_question),
                    reader.matcher({"either_or": string_list(data.get("either_or"), f"{settings_file}: either_or")}))
 
+    def named_anywhere(self, message: ParsedMessage) -> bool:
+        """Whether the message names an uncovered subject anywhere, story included (not negated): then a
+        question that points back may be about it ("my physio does dry needling in my calves. Is that
+        worth it?")."""
+        return bool(matches(self.matcher, message, skip_negated=True))
+
     def declines_whole_question(self, subjects: Iterable[str]) -> bool:
         """Whether one of these uncovered subjects is whom the question is for ("is the massage safe for my
         9 year old?"): then no passage answers it as asked, whatever else it asks."""
