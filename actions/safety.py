@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 from actions.content import DATA_DIR, KnowledgeError, read_yaml, string_list
 from actions.understanding import ParsedMessage, Reader, matches
@@ -25,6 +25,9 @@ POLICY_FILE = DATA_DIR / "safety" / "policy.yml"
 RED_FLAGS_FILE = DATA_DIR / "safety" / "red_flags.yml"
 PERSISTENT_KEY = "persistent"
 HISTORY_WHEN, HISTORY_RESOLVED = "history:when", "history:resolved"  # matcher keys of red_flags.yml's history
+# matcher keys of a sign's phrases that are not the sign: `except`, `dismissed_by`, `ordinary_with` and
+# `ordinary_unless`
+NOT_SIGN_KEYS = ("|except", "|dismissed", "|ordinary", "|unless")
 
 
 def _fold(text: str) -> str:
@@ -165,6 +168,8 @@ class RedFlagSign:
     windows: Tuple[int, ...]
     except_phrases: Tuple[str, ...] = ()
     dismissed_by: Tuple[str, ...] = ()
+    ordinary_with: Tuple[str, ...] = ()  # said in the same sentence, not negated, these make the sign ordinary
+    ordinary_unless: Tuple[str, ...] = ()  # ... unless one of these is said there too (negated or not)
 
 
 @dataclass(frozen=True)
@@ -259,6 +264,10 @@ class Triage:
                 phrases[f"{sign.id}|except"] = sign.except_phrases
             if sign.dismissed_by:
                 phrases[f"{sign.id}|dismissed"] = sign.dismissed_by
+            if sign.ordinary_with:
+                phrases[f"{sign.id}|ordinary"] = sign.ordinary_with
+            if sign.ordinary_unless:
+                phrases[f"{sign.id}|unless"] = sign.ordinary_unless
         if persistent_phrases:
             phrases[PERSISTENT_KEY] = persistent_phrases
         if history:
@@ -302,6 +311,8 @@ class Triage:
                 str(sign_id), entry["level"], str(entry["description"]), any_phrases, tuple(together),
                 tuple(windows), tuple(str(p) for p in entry.get("except") or ()),
                 tuple(str(p) for p in entry.get("dismissed_by") or ()),
+                tuple(str(p) for p in entry.get("ordinary_with") or ()),
+                tuple(str(p) for p in entry.get("ordinary_unless") or ()),
             ))
         return cls(signs, levels, Hypothetical.load(data, path), reader, policy.persistent_phrases if policy else (),
                    History.load(data, path))
@@ -339,31 +350,37 @@ class Triage:
         one of the sign's `except` phrases, not dismissed later in the sentence ("...but didn't hurt myself"),
         not a suspicion that the message denies later ("worried it might be a fracture ... said no fracture")."""
         asked = self._asked_about(message)
-        # An except or dismissing phrase counts even when negated: "can't bend it as far as the other one"
-        # excepts "can't bend", and a negation must not let the sign it excepts through.
+        # An except, dismissing or `ordinary_unless` phrase counts even when negated: "can't bend it as far as
+        # the other one" excepts "can't bend", and a negation must not let the sign it excepts through.
         every = matches(self.matcher, message)
         spans = [(key, start, end) for key, start, end in every
-                 if key.endswith(("|except", "|dismissed")) or start not in message.negated]
+                 if key.endswith(("|except", "|dismissed", "|unless")) or start not in message.negated]
         denied: Dict[str, List[int]] = {}
         for key, start, _ in every:
-            if start in message.negated and "|" in key and not key.endswith(("|except", "|dismissed")):
+            if start in message.negated and "|" in key and not key.endswith(NOT_SIGN_KEYS):
                 denied.setdefault(key.split("|", 1)[0], []).append(start)
         suspected = self._suspected(message)
         excepted: Dict[str, List[Tuple[int, int]]] = {}
         dismissed: Dict[str, List[int]] = {}
+        ordinary: Dict[str, Set[int]] = {}  # sign -> the starts of the sentences that make it ordinary
         for key, start, end in spans:
             sign = key.split("|", 1)[0]
             if key.endswith("|except"):
                 excepted.setdefault(sign, []).append((start, end))
             elif key.endswith("|dismissed"):
                 dismissed.setdefault(sign, []).append(start)
+            elif key.endswith("|ordinary"):
+                ordinary.setdefault(sign, set()).add(self._sentence(message, start).start)
+        for key, start, _ in spans:
+            if key.endswith("|unless"):
+                ordinary.get(key.split("|", 1)[0], set()).discard(self._sentence(message, start).start)
         past, resolved = self._history(message, spans)
         found: Dict[str, List[int]] = {}
         for key, start, end in spans:
             sign = key.split("|", 1)[0]
             if key in (HISTORY_WHEN, HISTORY_RESOLVED):
                 continue
-            if key.endswith(("|except", "|dismissed")) or any(s <= start < e for s, e in asked):
+            if key.endswith(NOT_SIGN_KEYS) or any(s <= start < e for s, e in asked):
                 continue
             if any(s < end and start < e for s, e in excepted.get(sign, ())):
                 continue
@@ -371,7 +388,7 @@ class Triage:
                     and any(later > start for later in denied.get(sign, ()))):
                 continue
             sentence = self._sentence(message, start)
-            if any(start < d < sentence.end for d in dismissed.get(sign, ())):
+            if any(start < d < sentence.end for d in dismissed.get(sign, ())) or sentence.start in ordinary.get(sign, ()):
                 continue
             if sentence.start in past and any(start < r < sentence.end for r in resolved):
                 continue
