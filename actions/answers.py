@@ -227,6 +227,9 @@ class Answerer:
             if intent not in FALLBACK_INTENTS and intent not in SMALLTALK_INTENTS:
                 logger.warning("No need for intent %r; answering as out of scope", intent)
             return self.out_of_scope_reply(uncovered)
+        if not need.covered and need.when_leaving_out and not uncovered and self.scope.excluded(message):
+            # "how do I treat it without surgery or injections?": what helps, not the treatments left out
+            need = self.needs.get(need.when_leaving_out)
         answer = self.needs.answer(need, message)
         if not need.covered and (uncovered or not answer.topics or self.scope.named_anywhere(message)):
             # A need the guide does not answer, unless one of its rules finds the guide's own subject in the

@@ -155,6 +155,9 @@ class Need:
     notice: Optional[str] = None
     not_covered: Optional[str] = None
     related: Optional[str] = None
+    # the need a question of this one asks for when it only leaves uncovered subjects out ("how do I treat
+    # it without surgery or injections?" is not about other treatments but about what helps)
+    when_leaving_out: Optional[str] = None
 
     @property
     def covered(self) -> bool:
@@ -232,7 +235,13 @@ class Needs:
                 intent=str(intent), answer=answer, refine=tuple(rules), notice=notice,
                 not_covered=str(entry["not_covered"]) if entry.get("not_covered") else None,
                 related=known(related, where) if related else None,
+                when_leaving_out=str(entry["when_leaving_out"]) if entry.get("when_leaving_out") else None,
             )
+        for need in needs.values():
+            other = needs.get(need.when_leaving_out) if need.when_leaving_out else None
+            if need.when_leaving_out and (other is None or not other.covered):
+                raise KnowledgeError(f"{needs_file}: need '{need.intent}': when_leaving_out must name a need the "
+                                     "guide answers")
         own = string_list(data.get("own_subjects"), f"{needs_file}: own_subjects")
         return cls(needs, reader.matcher(phrases), guide, frozenset(own))
 
@@ -320,6 +329,8 @@ class Scope:
     # heel, so such a question is answered as not covered however sure the classifier is of its need
     whole_question: FrozenSet[str] = frozenset()
     either_or: Any = None  # a matcher of the words that offer the other answer ("... or is it more for back knots?")
+    excluding: Any = None  # a matcher of the words that leave a subject out ("without surgery or injections")
+    excluding_reach: int = 3  # at most this many tokens from such a word to the subject it leaves out
 
     @classmethod
     def load(cls, reader: Reader, settings_file: Path = SCOPE_FILE) -> "Scope":
@@ -360,7 +371,31 @@ class Scope:
         return cls({key: str(group["name"]) for key, group in groups.items()}, matcher, float(confidence),
                    frozenset(pointers), offers, counts["sentences"], counts["reach"], beyond, asked_of,
                    reader.matcher(named_by) if named_by else None, frozenset(whole_question),
-                   reader.matcher({"either_or": string_list(data.get("either_or"), f"{settings_file}: either_or")}))
+                   reader.matcher({"either_or": string_list(data.get("either_or"), f"{settings_file}: either_or")}),
+                   *cls._excluding(reader, data.get("excluding"), settings_file))
+
+    @staticmethod
+    def _excluding(reader: Reader, entry: Any, settings_file: Path) -> Tuple[Any, int]:
+        if not isinstance(entry, dict):
+            raise KnowledgeError(f"{settings_file}: expected a mapping under 'excluding'")
+        reach = entry.get("reach")
+        if not isinstance(reach, int) or isinstance(reach, bool) or reach < 1:
+            raise KnowledgeError(f"{settings_file}: excluding.reach must be a whole number from 1")
+        return reader.matcher({"excluding": string_list(entry.get("words"), f"{settings_file}: excluding.words")}), reach
+
+    def _left_out(self, message: ParsedMessage, start: int) -> bool:
+        """Whether the subject at `start` follows, closely and in its sentence, a word that leaves it out of
+        the question ("how do I treat it without surgery or injections?")."""
+        if self.excluding is None:
+            return False
+        return any(start - self.excluding_reach <= end <= start and message.same_sentence(end - 1, start)
+                   for _, _, end in self.excluding(message.doc))
+
+    def excluded(self, message: ParsedMessage) -> List[str]:
+        """The names of the uncovered subjects the question leaves out ("... without tablets"): what the
+        person asks for is something else."""
+        return self._names([match for match in matches(self.matcher, message, asking_only=True)
+                            if self._left_out(message, match[1])])
 
     def named_anywhere(self, message: ParsedMessage) -> bool:
         """Whether the message names an uncovered subject anywhere, story included (not negated): then a
@@ -390,6 +425,7 @@ class Scope:
         offered = [start for _, start, _ in self.either_or(message.doc)] if self.either_or is not None else []
         found = [(key, start, end) for key, start, end in found
                  if not any(before < start and message.same_sentence(before, start) for before in offered)]
+        found = [match for match in found if not self._left_out(message, match[1])]
         asked = [key for key, of in self.asked_of.items() if of & message.asking_words]
         if asked and self.asked_of_matcher is not None:
             found = sorted({*found, *((key, start, end) for key, start, end in matches(self.asked_of_matcher, message)

@@ -351,6 +351,7 @@ SMALL_SCOPE = {
     "pointing_back": {"words": ["it", "that", "those"], "offers": ["offer", "suggest", "say", "mention", "reckon"],
                       "sentences": 3, "reach": 8, "beyond": ["what else", "anything further"]},
     "either_or": ["or is it more for"],
+    "excluding": {"words": ["without", "apart from"], "reach": 3},
 }
 
 
@@ -468,6 +469,8 @@ def test_malformed_pointing_back_settings_are_reported(tmp_path: Path, reader: R
     ({"min_confidence": 0.5, "uncovered": {"x": {"phrases": ["a"]}}}, "subject 'x' needs a 'name' and 'phrases'"),
     ({"min_confidence": 1.5, "uncovered": {"x": {"name": "x", "phrases": ["a"]}}}, "'min_confidence' must be"),
     ({**SMALL_SCOPE, "either_or": []}, "either_or: expected a non-empty list"),
+    ({**SMALL_SCOPE, "excluding": {"words": ["without"], "reach": 0}}, "excluding.reach must be a whole number"),
+    ({**SMALL_SCOPE, "excluding": ["without"]}, "expected a mapping under 'excluding'"),
 ])
 def test_malformed_scope_is_reported_with_file_and_problem(tmp_path: Path, reader: Reader, data, message: str) -> None:
     path = write_scope(tmp_path, data)
@@ -681,6 +684,9 @@ def test_a_diagnosis_the_doctor_named_is_what_the_question_points_at(reader: Rea
     ("my massage therapist spends the whole hour on my calves, not my heel. is there any reason for that?",
      "home_massage.calves"),
     ("my physio does dry needling in my calves. is that worth it?", "out_of_scope"),
+    # the treatments a question leaves out: it asks for what helps
+    ("how can i treat it without surgery or injections?", "massage_benefits"),
+    ("what can i do for it apart from cortisone?", "massage_benefits"),
     ("what other treatments are there apart from massage?", "out_of_scope"),
 ])
 def test_the_guides_own_techniques_are_not_other_treatments(text: str, topic: str) -> None:
@@ -718,3 +724,18 @@ def test_answering_settings_problems_are_named(tmp_path: Path, mutate, message: 
 ])
 def test_the_other_answer_of_an_either_or_question_is_not_asked(reader: Reader, text: str, subjects) -> None:
     assert Scope.load(reader).uncovered(reader.read(text)) == subjects
+
+
+@pytest.mark.parametrize("text, uncovered, excluded", [
+    ("kindly suggest some treatment without tablets which i can do at home", [],
+     ["medicines, painkillers, creams or supplements"]),
+    ("i really don't want to give up running, should i keep going?",
+     ["whether to keep running, training or playing sport through it"], []),
+    ("how do i get rid of a heel spur without surgery?",
+     ["other foot and ankle conditions (such as gout, bunions, heel spurs or Achilles problems)"], ["surgery"]),
+])
+def test_a_subject_the_question_leaves_out_is_not_asked(reader: Reader, text: str, uncovered, excluded) -> None:
+    scope = Scope.load(reader)
+    message = reader.read(text)
+    assert scope.uncovered(message) == uncovered
+    assert scope.excluded(message) == excluded
