@@ -277,6 +277,8 @@ def test_needs_the_guide_does_not_answer_say_so(needs: Needs) -> None:
     (lambda n: n["ask_symptoms"].update(notice="hug"), r"unknown notice 'hug'"),
     (lambda n: n["ask_prognosis"]["refine"][0].update(to="nowhere"), r"refine rule 1: unknown topic 'nowhere'"),
     (lambda n: n["ask_prognosis"]["refine"][0].pop("phrases"), r"refine rule 1: needs 'to' and 'phrases' or 'entity'"),
+    (lambda n: n["ask_other_treatments"].update(when_leaving_out="ask_activity"),
+     r"need 'ask_other_treatments': when_leaving_out must name a need the guide answers"),
 ])
 def test_malformed_needs_are_reported_with_file_and_problem(
         tmp_path: Path, guide: Guide, reader: Reader, mutate, message: str) -> None:
