@@ -203,8 +203,8 @@ class Answerer:
         if intent == FOLLOW_UP_INTENT:
             topic = self.guide.get(self.suggestions.next_topic(previous_topic))
             return Reply(topic=topic.id, passages=[topic])
-        uncovered = self.scope.uncovered(message)
         need = self.needs.get(intent)
+        uncovered = self.scope.not_answered_by(self.scope.uncovered(message), intent)
         # What the question may point back at ("... offered me an injection. Does it hurt?") counts only
         # where the classifier is unsure: as the subject not covered, never as an extra line.
         unsure = need is None or not need.covered or understood.confidence < self.scope.min_confidence

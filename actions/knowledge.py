@@ -331,6 +331,7 @@ class Scope:
     either_or: Any = None  # a matcher of the words that offer the other answer ("... or is it more for back knots?")
     excluding: Any = None  # a matcher of the words that leave a subject out ("without surgery or injections")
     excluding_reach: int = 3  # at most this many tokens from such a word to the subject it leaves out
+    answered_by: Mapping[str, FrozenSet[str]] = field(default_factory=dict)  # subject name -> needs that answer it
 
     @classmethod
     def load(cls, reader: Reader, settings_file: Path = SCOPE_FILE) -> "Scope":
@@ -338,7 +339,7 @@ class Scope:
         groups = data.get("uncovered") if isinstance(data, dict) else None
         if not isinstance(groups, dict) or not groups:
             raise KnowledgeError(f"{settings_file}: expected a non-empty mapping under 'uncovered'")
-        asked_of, named_by, whole_question = {}, {}, set()
+        asked_of, named_by, whole_question, answered_by = {}, {}, set(), {}
         for key, group in groups.items():
             if not isinstance(group, dict) or not group.get("name") or not group.get("phrases"):
                 raise KnowledgeError(f"{settings_file}: subject '{key}' needs a 'name' and 'phrases'")
@@ -346,6 +347,9 @@ class Scope:
                 raise KnowledgeError(f"{settings_file}: {key}.whole_question must be true or false")
             if group.get("whole_question"):
                 whole_question.add(str(group["name"]))
+            if "answered_by" in group:
+                answered_by[str(group["name"])] = frozenset(
+                    string_list(group["answered_by"], f"{settings_file}: {key}.answered_by"))
             if "asked_of" in group:
                 entry = group["asked_of"]
                 if not isinstance(entry, dict):
@@ -372,7 +376,7 @@ class Scope:
                    frozenset(pointers), offers, counts["sentences"], counts["reach"], beyond, asked_of,
                    reader.matcher(named_by) if named_by else None, frozenset(whole_question),
                    reader.matcher({"either_or": string_list(data.get("either_or"), f"{settings_file}: either_or")}),
-                   *cls._excluding(reader, data.get("excluding"), settings_file))
+                   *cls._excluding(reader, data.get("excluding"), settings_file), answered_by)
 
     @staticmethod
     def _excluding(reader: Reader, entry: Any, settings_file: Path) -> Tuple[Any, int]:
@@ -396,6 +400,11 @@ class Scope:
         person asks for is something else."""
         return self._names([match for match in matches(self.matcher, message, asking_only=True)
                             if self._left_out(message, match[1])])
+
+    def not_answered_by(self, subjects: Iterable[str], intent: str) -> List[str]:
+        """The subjects that the need `intent` does not answer as asked ("can plantar fasciitis cause knee
+        pain?" is the untreated-risks FAQ's own question)."""
+        return [subject for subject in subjects if intent not in self.answered_by.get(subject, ())]
 
     def named_anywhere(self, message: ParsedMessage) -> bool:
         """Whether the message names an uncovered subject anywhere, story included (not negated): then a

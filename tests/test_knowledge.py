@@ -741,3 +741,28 @@ def test_a_subject_the_question_leaves_out_is_not_asked(reader: Reader, text: st
     message = reader.read(text)
     assert scope.uncovered(message) == uncovered
     assert scope.excluded(message) == excluded
+
+
+@pytest.mark.parametrize("intent, text, topic", [
+    # the untreated-risks FAQ answers "can it cause knee pain?"; a knee problem of its own it does not
+    ("ask_untreated_risks", "can plantar fasciitis cause knee or back pain?", "faq.untreated_risks"),
+    ("ask_relief", "my knee pain on the stairs is the real problem, what can i do about it?", "out_of_scope"),
+    # massage against what insoles do is the guide's answer about massage; which insoles to buy is not
+    ("ask_how_massage_helps", "does massage do something my insoles don't?", "massage_benefits"),
+    ("ask_other_treatments", "which insoles should i buy?", "out_of_scope"),
+    # what the person already does, told inside the question, is not what is asked
+    ("ask_prognosis", "i've been doing the calf stretches and rolling my foot every night. how long does it "
+                      "usually take to settle?", "recovery_outlook"),
+    ("ask_other_treatments", "which fascia tool should i buy, the cheap one or the branded one?", "out_of_scope"),
+])
+def test_a_subject_the_need_answers_or_the_person_already_does_is_not_declined(intent: str, text: str, topic: str) -> None:
+    from actions.answers import Answerer, Understood
+
+    reply = Answerer.load().reply(Understood(intent, 0.8, ((intent, 0.8),)), text)
+    assert reply.topic == topic
+
+
+def test_answered_by_must_be_a_list_of_needs(tmp_path: Path, reader: Reader) -> None:
+    groups = {**SMALL_SCOPE["uncovered"], "surgery": {**SMALL_SCOPE["uncovered"]["surgery"], "answered_by": "ask_relief"}}
+    with pytest.raises(KnowledgeError, match=re.escape("surgery.answered_by")):
+        Scope.load(reader, write_scope(tmp_path, {**SMALL_SCOPE, "uncovered": groups}))
