@@ -766,3 +766,8 @@ def test_answered_by_must_be_a_list_of_needs(tmp_path: Path, reader: Reader) -> 
     groups = {**SMALL_SCOPE["uncovered"], "surgery": {**SMALL_SCOPE["uncovered"]["surgery"], "answered_by": "ask_relief"}}
     with pytest.raises(KnowledgeError, match=re.escape("surgery.answered_by")):
         Scope.load(reader, write_scope(tmp_path, {**SMALL_SCOPE, "uncovered": groups}))
+
+
+def test_which_massage_tool_to_buy_is_named_as_not_covered(reader: Reader) -> None:
+    assert Scope.load(reader).uncovered(reader.read("which massage gun should i buy for my feet?")) == [
+        "prices, buying, delivery or refunds"]
