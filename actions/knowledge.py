@@ -387,19 +387,22 @@ class Scope:
             raise KnowledgeError(f"{settings_file}: excluding.reach must be a whole number from 1")
         return reader.matcher({"excluding": string_list(entry.get("words"), f"{settings_file}: excluding.words")}), reach
 
-    def _left_out(self, message: ParsedMessage, start: int) -> bool:
+    def _leaving_out(self, message: ParsedMessage) -> List[int]:
+        """Where the words that leave a subject out of the question end ("... without surgery")."""
+        return [end for _, _, end in self.excluding(message.doc)] if self.excluding is not None else []
+
+    def _left_out(self, message: ParsedMessage, start: int, leaving_out: List[int]) -> bool:
         """Whether the subject at `start` follows, closely and in its sentence, a word that leaves it out of
         the question ("how do I treat it without surgery or injections?")."""
-        if self.excluding is None:
-            return False
         return any(start - self.excluding_reach <= end <= start and message.same_sentence(end - 1, start)
-                   for _, _, end in self.excluding(message.doc))
+                   for end in leaving_out)
 
     def excluded(self, message: ParsedMessage) -> List[str]:
         """The names of the uncovered subjects the question leaves out ("... without tablets"): what the
         person asks for is something else."""
+        leaving_out = self._leaving_out(message)
         return self._names([match for match in matches(self.matcher, message, asking_only=True)
-                            if self._left_out(message, match[1])])
+                            if self._left_out(message, match[1], leaving_out)])
 
     def not_answered_by(self, subjects: Iterable[str], intent: str) -> List[str]:
         """The subjects that the need `intent` does not answer as asked ("can plantar fasciitis cause knee
@@ -434,7 +437,8 @@ class Scope:
         offered = [start for _, start, _ in self.either_or(message.doc)] if self.either_or is not None else []
         found = [(key, start, end) for key, start, end in found
                  if not any(before < start and message.same_sentence(before, start) for before in offered)]
-        found = [match for match in found if not self._left_out(message, match[1])]
+        leaving_out = self._leaving_out(message)
+        found = [match for match in found if not self._left_out(message, match[1], leaving_out)]
         asked = [key for key, of in self.asked_of.items() if of & message.asking_words]
         if asked and self.asked_of_matcher is not None:
             found = sorted({*found, *((key, start, end) for key, start, end in matches(self.asked_of_matcher, message)

@@ -28,6 +28,7 @@ HISTORY_WHEN, HISTORY_RESOLVED = "history:when", "history:resolved"  # matcher k
 # matcher keys of a sign's phrases that are not the sign: `except`, `dismissed_by`, `ordinary_with` and
 # `ordinary_unless`
 NOT_SIGN_KEYS = ("|except", "|dismissed", "|ordinary", "|unless")
+READ_NEGATED_KEYS = ("|except", "|dismissed", "|unless")  # of those, the ones read whether negated or not
 
 
 def _fold(text: str) -> str:
@@ -321,10 +322,9 @@ class Triage:
     def _sentence(message: ParsedMessage, token: int) -> "Span":
         return message.doc[token].sent if message.doc.has_annotation("SENT_START") else message.doc[:]
 
-    def _asked_about(self, message: ParsedMessage) -> List[Tuple[int, int]]:
+    def _asked_about(self, message: ParsedMessage, found: List[Tuple[str, int, int]]) -> List[Tuple[int, int]]:
         """(start, end) token ranges whose signs are asked about, not reported: from a cue to the end of
-        its sentence, and whole questions that speak of no one in particular."""
-        found = matches(self.hypothetical, message)
+        its sentence, and whole questions that speak of no one in particular (`found`: the cues' matches)."""
         not_cues = [(start, end) for key, start, end in found if key == "not_cue"]
         ranges = []
         for key, start, end in found:
@@ -339,27 +339,27 @@ class Triage:
                 ranges.append((sentence.start, sentence.end))
         return ranges
 
-    def _suspected(self, message: ParsedMessage) -> List[Tuple[int, int]]:
+    def _suspected(self, message: ParsedMessage, found: List[Tuple[str, int, int]]) -> List[Tuple[int, int]]:
         """(start, end) token ranges of a suspicion, from its cue to the end of the sentence ("the physio is
         worried it might be a stress fracture"): a suspected sign counts, unless the message denies it later."""
-        return [(start, self._sentence(message, start).end)
-                for key, start, _ in matches(self.hypothetical, message) if key == "suspicion"]
+        return [(start, self._sentence(message, start).end) for key, start, _ in found if key == "suspicion"]
 
     def _found(self, message: ParsedMessage) -> Dict[str, List[int]]:
         """key -> token positions of the phrases found that count: not negated, not asked about, not inside
         one of the sign's `except` phrases, not dismissed later in the sentence ("...but didn't hurt myself"),
         not a suspicion that the message denies later ("worried it might be a fracture ... said no fracture")."""
-        asked = self._asked_about(message)
+        cues = matches(self.hypothetical, message)
+        asked = self._asked_about(message, cues)
         # An except, dismissing or `ordinary_unless` phrase counts even when negated: "can't bend it as far as
         # the other one" excepts "can't bend", and a negation must not let the sign it excepts through.
         every = matches(self.matcher, message)
         spans = [(key, start, end) for key, start, end in every
-                 if key.endswith(("|except", "|dismissed", "|unless")) or start not in message.negated]
+                 if key.endswith(READ_NEGATED_KEYS) or start not in message.negated]
         denied: Dict[str, List[int]] = {}
         for key, start, _ in every:
             if start in message.negated and "|" in key and not key.endswith(NOT_SIGN_KEYS):
                 denied.setdefault(key.split("|", 1)[0], []).append(start)
-        suspected = self._suspected(message)
+        suspected = self._suspected(message, cues)
         excepted: Dict[str, List[Tuple[int, int]]] = {}
         dismissed: Dict[str, List[int]] = {}
         ordinary: Dict[str, Set[int]] = {}  # sign -> the starts of the sentences that make it ordinary
