@@ -35,6 +35,14 @@ def guide() -> Guide:
     return Guide.load()
 
 
+@pytest.fixture(scope="module")
+def answerer():
+    """The whole answering step, loaded once for the module (about 1.4 s a load)."""
+    from actions.answers import Answerer
+
+    return Answerer.load()
+
+
 def fold(text: str) -> str:
     """Fold white space and bullet marks so passages compare with the guide's text line by line."""
     return re.sub(r"\s+", " ", text.replace("•", " ")).strip()
@@ -586,12 +594,11 @@ def test_a_child_named_by_age_is_not_covered(reader: Reader, text: str, subjects
     assert Scope.load(reader).uncovered(reader.read(text)) == subjects
 
 
-def test_a_question_for_a_child_is_not_covered_however_sure_the_need() -> None:
+def test_a_question_for_a_child_is_not_covered_however_sure_the_need(answerer) -> None:
     """A sure safety question asked for a teenager gets the honest "not covered" first, with what the guide
     says as a partial answer; the same question for oneself gets the safety passage."""
-    from actions.answers import Answerer, Understood
+    from actions.answers import Understood
 
-    answerer = Answerer.load()
     sure = Understood("ask_safety", 0.97, (("ask_safety", 0.97),))
     child = answerer.reply(sure, "my daughter is 13 and does ballet most nights. is foot massage safe for a "
                                  "teenager or should we leave it?")
@@ -691,12 +698,11 @@ def test_a_diagnosis_the_doctor_named_is_what_the_question_points_at(reader: Rea
     ("what can i do for it apart from cortisone?", "massage_benefits"),
     ("what other treatments are there apart from massage?", "out_of_scope"),
 ])
-def test_the_guides_own_techniques_are_not_other_treatments(text: str, topic: str) -> None:
+def test_the_guides_own_techniques_are_not_other_treatments(answerer, text: str, topic: str) -> None:
     """A question taken for "other treatments" that names or points back at the guide's techniques gets
     their passage; another treatment named (acupuncture), or none, gets the honest "not covered"."""
-    from actions.answers import Answerer, Understood
+    from actions.answers import Understood
 
-    answerer = Answerer.load()
     reply = answerer.reply(Understood("ask_other_treatments", 0.8, (("ask_other_treatments", 0.8),)), text)
     assert reply.topic == topic
 
@@ -755,10 +761,11 @@ def test_a_subject_the_question_leaves_out_is_not_asked(reader: Reader, text: st
                       "usually take to settle?", "recovery_outlook"),
     ("ask_other_treatments", "which fascia tool should i buy, the cheap one or the branded one?", "out_of_scope"),
 ])
-def test_a_subject_the_need_answers_or_the_person_already_does_is_not_declined(intent: str, text: str, topic: str) -> None:
-    from actions.answers import Answerer, Understood
+def test_a_subject_the_need_answers_or_the_person_already_does_is_not_declined(
+        answerer, intent: str, text: str, topic: str) -> None:
+    from actions.answers import Understood
 
-    reply = Answerer.load().reply(Understood(intent, 0.8, ((intent, 0.8),)), text)
+    reply = answerer.reply(Understood(intent, 0.8, ((intent, 0.8),)), text)
     assert reply.topic == topic
 
 
