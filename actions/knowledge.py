@@ -14,7 +14,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, Iterable, List, Mapping, Optional, Tuple
 
 from actions.content import DATA_DIR, PROJECT_ROOT, KnowledgeError, read_yaml, string_list
 from actions.understanding import (ParsedMessage, Reader, classifier_text, intent_model, load_model, matches,
@@ -387,22 +387,30 @@ class Scope:
             raise KnowledgeError(f"{settings_file}: excluding.reach must be a whole number from 1")
         return reader.matcher({"excluding": string_list(entry.get("words"), f"{settings_file}: excluding.words")}), reach
 
-    def _leaving_out(self, message: ParsedMessage) -> List[int]:
-        """Where the words that leave a subject out of the question end ("... without surgery")."""
-        return [end for _, _, end in self.excluding(message.doc)] if self.excluding is not None else []
+    @staticmethod
+    def _where(marker: Any, message: ParsedMessage, edge: int) -> List[int]:
+        """Where the words of a marker matcher (beyond, either_or, excluding) start (`edge` 1) or end (`edge`
+        2, exclusive) in the message; nowhere without a matcher."""
+        return [match[edge] for match in marker(message.doc)] if marker is not None else []
 
-    def _left_out(self, message: ParsedMessage, start: int, leaving_out: List[int]) -> bool:
-        """Whether the subject at `start` follows, closely and in its sentence, a word that leaves it out of
-        the question ("how do I treat it without surgery or injections?")."""
-        return any(start - self.excluding_reach <= end <= start and message.same_sentence(end - 1, start)
-                   for end in leaving_out)
+    @staticmethod
+    def _taken_out(message: ParsedMessage, start: int, marks: List[int], takes_out: Callable[[int, int], bool]) -> bool:
+        """Whether the subject at `start` is taken out of the question by a marker at one of `marks` in its
+        sentence: the three markers share this shape and differ only in which side of the subject they stand."""
+        return any(takes_out(start, mark) and message.same_sentence(start, mark) for mark in marks)
+
+    def _leaving_out(self, message: ParsedMessage) -> Tuple[List[int], Callable[[int, int], bool]]:
+        """The last tokens of the words that leave a subject out ("... without surgery"), and the test that
+        the subject follows one closely: at most `excluding_reach` tokens after it."""
+        lasts = [end - 1 for end in self._where(self.excluding, message, 2)]
+        return lasts, lambda start, last: start - self.excluding_reach - 1 <= last < start
 
     def excluded(self, message: ParsedMessage) -> List[str]:
         """The names of the uncovered subjects the question leaves out ("... without tablets"): what the
         person asks for is something else."""
-        leaving_out = self._leaving_out(message)
+        lasts, follows = self._leaving_out(message)
         return self._names([match for match in matches(self.matcher, message, asking_only=True)
-                            if self._left_out(message, match[1], leaving_out)])
+                            if self._taken_out(message, match[1], lasts, follows)])
 
     def not_answered_by(self, subjects: Iterable[str], intent: str) -> List[str]:
         """The subjects that the need `intent` does not answer as asked ("can plantar fasciitis cause knee
@@ -427,18 +435,17 @@ class Scope:
         one of its words in the question: "My son is 10 and his heels hurt after football. Can I use my
         massage tool on him?")."""
         found = matches(self.matcher, message, asking_only=True)
-        past = [start for _, start, _ in self.beyond(message.doc)] if self.beyond is not None else []
         # A sentence that asks past what it has named ("I already wear insoles, but is there anything
-        # further I can do?") asks about the rest: what it named is what was tried.
-        found = [(key, start, end) for key, start, end in found
-                 if not any(start < after and message.same_sentence(start, after) for after in past)]
-        # The other answer of an either-or question ("does deep tissue help PF, or is it more for back and
-        # shoulder knots?") is not what is asked: the question asks whether the guide's subject does it.
-        offered = [start for _, start, _ in self.either_or(message.doc)] if self.either_or is not None else []
-        found = [(key, start, end) for key, start, end in found
-                 if not any(before < start and message.same_sentence(before, start) for before in offered)]
-        leaving_out = self._leaving_out(message)
-        found = [match for match in found if not self._left_out(message, match[1], leaving_out)]
+        # further I can do?") asks about the rest: what it named is what was tried. The other answer of an
+        # either-or question ("does deep tissue help PF, or is it more for back and shoulder knots?") is not
+        # what is asked: the question asks whether the guide's subject does it. A subject the question
+        # leaves out ("how do I treat it without surgery or injections?") is not asked for.
+        past, offered = self._where(self.beyond, message, 1), self._where(self.either_or, message, 1)
+        lasts, follows = self._leaving_out(message)
+        found = [match for match in found
+                 if not self._taken_out(message, match[1], past, lambda start, after: start < after)
+                 and not self._taken_out(message, match[1], offered, lambda start, before: before < start)
+                 and not self._taken_out(message, match[1], lasts, follows)]
         asked = [key for key, of in self.asked_of.items() if of & message.asking_words]
         if asked and self.asked_of_matcher is not None:
             found = sorted({*found, *((key, start, end) for key, start, end in matches(self.asked_of_matcher, message)
