@@ -215,10 +215,14 @@ class Answerer:
                 return self._story_answer(understood, message)
             if intent == "nlu_fallback" and not uncovered:
                 techniques = message.values("technique")
-                if len(techniques) == 1:
+                if techniques:
                     # Unsure what is asked, but the message names one of the guide's techniques ("a friend
-                    # mentioned trigger point therapy ... what is it and would it help?"): its passage.
+                    # mentioned trigger point therapy ... what is it and would it help?"): its passage; or
+                    # several ("deep tissue, trigger point, gua sha ... how are they different?"): the
+                    # passage that sets the techniques side by side.
                     topic = self.guide.get(technique_topic_id(techniques[0]))
+                    if len(techniques) > 1 and topic.parent_id:
+                        topic = self.guide.get(topic.parent_id)
                     return Reply(topic=topic.id, passages=[topic])
                 found = self.retriever.best(message)
                 if found:

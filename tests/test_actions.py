@@ -536,3 +536,13 @@ def test_an_unsure_question_that_names_one_technique_gets_that_technique() -> No
     events = run(make_tracker("nlu_fallback", text, confidence=0.25), dispatcher)
     assert slot(events, "topic") == "techniques.myofascial_release"
     assert GUIDE.get("techniques.myofascial_release").passage in dispatcher.messages[0]["text"]
+
+
+def test_an_unsure_question_that_names_several_techniques_gets_the_passage_that_sets_them_side_by_side() -> None:
+    dispatcher = CollectingDispatcher()
+    text = ("the clinic near me lists reflexology, gua sha and trigger point work on its menu and i'm lost. "
+            "i've never had a massage in my life and my heel has been bad since june. where would a newbie even start")
+    events = run(make_tracker("nlu_fallback", text, confidence=0.25), dispatcher)
+    assert slot(events, "topic") == "techniques"
+    assert GUIDE.get("techniques").passage in dispatcher.messages[0]["text"]
+    assert dispatcher.messages[0]["text"].endswith(POLICY.full_disclaimer)
