@@ -109,6 +109,7 @@ class ReadingSettings:
     filler_words: FrozenSet[str]
     pointing_starts: Tuple[Tuple[str, ...], ...]
     pointing_words: FrozenSet[str]
+    referring_starts: Tuple[Tuple[str, ...], ...]
     run_on_min_words: int
     run_on_max_question_words: int
     run_on_joiners: FrozenSet[str]
@@ -150,6 +151,8 @@ class ReadingSettings:
                                                                          f"{path}: question.pointing_starts")),
             filler_words=frozenset(string_list(question.get("filler_words"), f"{path}: question.filler_words")),
             pointing_words=frozenset(string_list(question.get("pointing_words"), f"{path}: question.pointing_words")),
+            referring_starts=tuple(tuple(p.split()) for p in string_list(question.get("referring_starts"),
+                                                                           f"{path}: question.referring_starts")),
             run_on_min_words=run_on["min_words"],
             run_on_max_question_words=run_on["max_question_words"],
             run_on_joiners=frozenset(string_list(run_on.get("joiners"), f"{path}: question.run_on.joiners")),
@@ -274,6 +277,10 @@ def read_question(doc: "Doc", settings: ReadingSettings) -> Tuple[List["Span"], 
     if asking[0] > 0 and (_thin([sentences[i] for i in asking], settings)
                           or _points_back(sentences[asking[0]], settings)):
         question.insert(0, asking[0] - 1)
+        # ... and when that sentence refers back itself ("My therapist talks about breaking up scar tissue.
+        # It sounds like marketing. What does that mean?"), the one before it too.
+        if asking[0] > 1 and _starts_with(_words(sentences[asking[0] - 1]), settings.referring_starts):
+            question.insert(0, asking[0] - 2)
     return [sentences[i] for i in question], [sentences[i] for i in asking], asks_nothing
 
 

@@ -109,6 +109,20 @@ def test_the_question_at_the_end_of_a_story_is_found(reader: Reader) -> None:
     ("I work in a bakery since three years and my heel is hurting every morning, it is very bad in the "
      "winter. Please tell me which massage is good for me.",
      "please tell me which massage is good for me."),
+    # "what does that mean?" points back; when the sentence it points back at refers further back itself
+    # ("It sounds ..."), that one is read too
+    ("i'm 50 and have had pf since the spring, on my feet all day at the garden centre. my osteopath talks "
+     "about freeing up the fascia every visit. it all sounds very vague to me. what does that mean?",
+     "my osteopath talks about freeing up the fascia every visit. it all sounds very vague to me. what does "
+     "that mean?"),
+    # ... not a sentence that only starts with "this" as a time ("this morning ...")
+    ("i'm 50 and have had pf since the spring, on my feet all day at the garden centre. my osteopath worked "
+     "on the fascia yesterday. this morning the heel felt looser than it has in months. what does that mean?",
+     "this morning the heel felt looser than it has in months. what does that mean?"),
+    # a kiss at the end says nothing of the question's subject: "any pointers would mean a lot x" is thin
+    ("i'm 34 and a hairdresser, standing all day, and my heel has been sore every morning since march. i "
+     "can't take time off so i want to sort it myself at home. any pointers would mean a lot x",
+     "i can't take time off so i want to sort it myself at home. any pointers would mean a lot x"),
 ])
 def test_the_question_is_what_the_person_asks(reader: Reader, text: str, question: str) -> None:
     assert reader.read(text).question_text == question
