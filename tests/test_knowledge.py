@@ -213,6 +213,10 @@ def test_every_guide_topic_is_some_need_s_answer(needs: Needs, guide: Guide) -> 
     ("ask_how_massage_helps", "ordinary foot pain vs pf, why would massage help one and not the other",
      ("faq.vs_general_pain", "massage_benefits")),
     ("ask_how_massage_helps", "why would rubbing my calves do anything for my heel", ("massage_benefits.tension",)),
+    # whether to go on once it is better: the long-term benefits
+    ("ask_how_massage_helps", "the heel's fine now, is there any point carrying on with the rolling?",
+     ("massage_benefits.long_term", "recovery_outlook")),
+    ("ask_how_massage_helps", "does the massage do anything once it's healed", ("massage_benefits.long_term", "recovery_outlook")),
     ("ask_home_massage", "which direction do the strokes go", ("home_massage.strokes",)),
     ("ask_home_massage", "where should i massage, just the heel?", ("home_massage.strokes",)),
     ("ask_home_massage", "where should i press with the ball", ("home_massage.strokes",)),
@@ -511,6 +515,9 @@ KEEPING_GOING = "whether to keep running, training or playing sport through it"
     ("is it ok to play through it if i massage my foot after matches", KEEPING_GOING),
     ("the physio wants me to rest it but i really don't want to give up playing", KEEPING_GOING),
     ("do i need time off running or can the massage sort it", KEEPING_GOING),
+    # the race ahead: whether to run it is the same question
+    ("half marathon on the 12th and my heel is sore after every run. do i run it or pull out?", KEEPING_GOING),
+    ("the 10k is next sunday, should i pull out or will rolling my foot be enough?", KEEPING_GOING),
 ])
 def test_training_instead_or_carrying_on_with_a_sport_is_not_covered(reader: Reader, text: str, subject: str) -> None:
     """The guide says nothing about which exercise to do instead, or whether to keep going (LABELING.md)."""
@@ -778,3 +785,15 @@ def test_answered_by_must_be_a_list_of_needs(tmp_path: Path, reader: Reader) -> 
 def test_which_massage_tool_to_buy_is_named_as_not_covered(reader: Reader) -> None:
     assert Scope.load(reader).uncovered(reader.read("which massage gun should i buy for my feet?")) == [
         "prices, buying, delivery or refunds"]
+
+
+@pytest.mark.parametrize("text, uncovered", [
+    # injections named again as "the shots" in the question, after a story that only mentions them
+    ("my podiatrist keeps mentioning steroids. after a year of this i'm tempted. do the shots actually work "
+     "long term?", ["injections (such as cortisone or PRP)"]),
+    ("is a shot in the heel worth it if nothing else has worked?", ["injections (such as cortisone or PRP)"]),
+    # ... not giving something a go
+    ("everyone says rolling a frozen bottle is worth a shot. does massage do more than that?", []),
+])
+def test_injections_named_as_shots_are_not_covered(reader: Reader, text: str, uncovered) -> None:
+    assert Scope.load(reader).uncovered(reader.read(text)) == uncovered
