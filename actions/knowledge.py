@@ -391,7 +391,7 @@ class Scope:
     def _where(marker: Any, message: ParsedMessage, edge: int) -> List[int]:
         """Where the words of a marker matcher (beyond, either_or, excluding) start (`edge` 1) or end (`edge`
         2, exclusive) in the message; nowhere without a matcher."""
-        return [match[edge] for match in marker(message.doc)] if marker is not None else []
+        return [match[edge] for match in message.matched(marker)] if marker is not None else []
 
     @staticmethod
     def _taken_out(message: ParsedMessage, start: int, marks: List[int], takes_out: Callable[[int, int], bool]) -> bool:
@@ -467,7 +467,7 @@ class Scope:
             return []
         if not message.asking_words & self.pointers:
             return []
-        if self.beyond is not None and any(message.in_asking(start) for _, start, _ in self.beyond(message.doc)):
+        if self.beyond is not None and any(message.in_asking(start) for _, start, _ in message.matched(self.beyond)):
             return []
         question = message.asking[0].start
         start = question

@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Tuple
 
@@ -341,6 +341,10 @@ class ParsedMessage:
     negated: FrozenSet[int]
     entities: Tuple[Entity, ...]
     asks_nothing: bool = False  # no sentence asks: the person only tells (a story, a complaint, thanks)
+    # what each phrase matcher found in the message, kept so that the steps that ask the same matcher
+    # (scope: uncovered, pointed at, named anywhere, left out) run it over the message once
+    _matched: Dict[Any, List[Tuple[int, int, int]]] = field(default_factory=dict, init=False, repr=False,
+                                                            compare=False)
 
     @property
     def question_text(self) -> str:
@@ -364,6 +368,13 @@ class ParsedMessage:
     def in_asking(self, token_index: int) -> bool:
         """Whether the token is in a sentence that asks (not in the context read with a thin question)."""
         return any(span.start <= token_index < span.end for span in self.asking)
+
+    def matched(self, matcher: "PhraseMatcher") -> List[Tuple[int, int, int]]:
+        """(match id, start, end) of the matcher's phrases in the message, in order of appearance; run once
+        per matcher and message."""
+        if matcher not in self._matched:
+            self._matched[matcher] = sorted(matcher(self.doc), key=lambda m: (m[1], m[2]))
+        return self._matched[matcher]
 
     @functools.cached_property
     def asking_words(self) -> FrozenSet[str]:
@@ -593,7 +604,7 @@ def matches(matcher: "PhraseMatcher", message: ParsedMessage, question_only: boo
     message, the question (as the classifier reads it) or only the sentences that ask."""
     strings = message.doc.vocab.strings
     found = []
-    for match_id, start, end in sorted(matcher(message.doc), key=lambda m: (m[1], m[2])):
+    for match_id, start, end in message.matched(matcher):
         if question_only and not message.in_question(start):
             continue
         if asking_only and not message.in_asking(start):
