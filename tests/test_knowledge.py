@@ -719,6 +719,7 @@ def test_the_guides_own_techniques_are_not_other_treatments(answerer, text: str,
     (lambda d: d["story"].update(greetings=["help"]), r"story.greetings must be smalltalk intents other than help"),
     (lambda d: d["story"].update(thanks_for_help_given=[]), r"story.thanks_for_help_given: expected a non-empty list"),
     (lambda d: d["story"].update(smalltalk_min_words=0), r"story.smalltalk_min_words must be a whole number"),
+    (lambda d: d.pop("caution_need"), r"caution_need must name a need"),
 ])
 def test_answering_settings_problems_are_named(tmp_path: Path, mutate, message: str) -> None:
     from actions.answers import ANSWERING_FILE, AnsweringSettings
@@ -748,6 +749,9 @@ def test_the_other_answer_of_an_either_or_question_is_not_asked(reader: Reader, 
      ["whether to keep running, training or playing sport through it"], []),
     ("how do i get rid of a heel spur without surgery?",
      ["other foot and ankle conditions (such as gout, bunions, heel spurs or Achilles problems)"], ["surgery"]),
+    ("what can i do for my heel that isn't tablets or injections?", [],
+     ["medicines, painkillers, creams or supplements", "injections (such as cortisone or PRP)"]),
+    ("pf help pls, nothing with painkillers", [], ["medicines, painkillers, creams or supplements"]),
 ])
 def test_a_subject_the_question_leaves_out_is_not_asked(reader: Reader, text: str, uncovered, excluded) -> None:
     scope = Scope.load(reader)
@@ -796,4 +800,15 @@ def test_which_massage_tool_to_buy_is_named_as_not_covered(reader: Reader) -> No
     ("everyone says rolling a frozen bottle is worth a shot. does massage do more than that?", []),
 ])
 def test_injections_named_as_shots_are_not_covered(reader: Reader, text: str, uncovered) -> None:
+    assert Scope.load(reader).uncovered(reader.read(text)) == uncovered
+
+
+@pytest.mark.parametrize("text, uncovered", [
+    ("how much is a course of sessions for heel pain?", ["prices, buying, delivery or refunds"]),
+    ("how much for the fascia tool and do you post to ireland?", ["prices, buying, delivery or refunds"]),
+    # how much to do or how firmly is the routine, not a price
+    ("how much pressure should i use on my sole?", []),
+    ("how much should i massage each day?", []),
+])
+def test_what_something_costs_is_not_covered(reader: Reader, text: str, uncovered) -> None:
     assert Scope.load(reader).uncovered(reader.read(text)) == uncovered
