@@ -50,6 +50,7 @@ class AnsweringSettings:
     story_smalltalk_min_words: int
     story_greetings: Tuple[str, ...] = ()  # smalltalk intents that, telling of the heel, are a story
     story_thanks_given: Tuple[str, ...] = ()  # phrases that thank for help already given: thanks, not a story
+    caution_need: Optional[str] = None  # the need that answers an unsure message telling of a caution condition
 
     @classmethod
     def load(cls, path: Path = ANSWERING_FILE) -> "AnsweringSettings":
@@ -91,7 +92,15 @@ class AnsweringSettings:
         return cls(" ".join(texts["partial_answer"].split()), " ".join(texts["not_covered_line"].split()),
                    texts["did_you_mean.title"].strip(), float(numbers["max_confidence"]), float(numbers["min_ratio"]),
                    " ".join(story["preface"].split()), float(floor), default_need, pairs, float(smalltalk), min_words,
-                   greetings, string_list(story.get("thanks_for_help_given"), f"{path}: story.thanks_for_help_given"))
+                   greetings, string_list(story.get("thanks_for_help_given"), f"{path}: story.thanks_for_help_given"),
+                   cls._need_name(data, "caution_need", path))
+
+    @staticmethod
+    def _need_name(data: Mapping[str, Any], key: str, path: Path) -> str:
+        value = data.get(key)
+        if not isinstance(value, str) or not value:
+            raise KnowledgeError(f"{path}: {key} must name a need of data/guide/needs.yml")
+        return value
 
 
 def listed(names: Sequence[str]) -> str:
@@ -143,10 +152,11 @@ class Answerer:
         contact = Contact.load(reader, triage.levels)
         answer_topics = [*guide.topics, OUT_OF_SCOPE, *(f"{RED_FLAG}.{level}" for level in triage.levels)]
         settings = AnsweringSettings.load()
-        default_need = needs.get(settings.story_default_need)
-        if default_need is None or not default_need.covered:
-            raise KnowledgeError(f"{ANSWERING_FILE}: story.default_need {settings.story_default_need!r} is not a "
-                                 "need the guide answers (data/guide/needs.yml)")
+        for key, name in (("story.default_need", settings.story_default_need), ("caution_need", settings.caution_need)):
+            need = needs.get(name)
+            if need is None or not need.covered:
+                raise KnowledgeError(f"{ANSWERING_FILE}: {key} {name!r} is not a need the guide answers "
+                                     "(data/guide/needs.yml)")
         return cls(reader, guide, needs, Scope.load(reader), PassageRetriever.load(guide, reader),
                    TwoPartQuestions.load(needs, reader), Suggestions.load(guide), policy, triage,
                    settings, contact, Feedback.load(answer_topics, contact.clinic))
@@ -210,9 +220,16 @@ class Answerer:
         unsure = need is None or not need.covered or understood.confidence < self.scope.min_confidence
         if unsure and not uncovered:
             uncovered = self.scope.pointed_at(message)
+        if need is None and not uncovered and self._unsure_story(understood, message):
+            return self._story_answer(understood, message)
+        if (need is None and not uncovered and intent in FALLBACK_INTENTS
+                and understood.confidence < self.scope.min_confidence
+                and self.policy.caution_notice(message.values("condition"))):
+            # Unsure what is asked, but the person tells of a condition the guide asks caution for ("on blood
+            # thinners ... is it sensible for someone like me?"): the guide's word on it, not "not covered".
+            need = self.needs.get(self.settings.caution_need)
+            logger.info("An unsure message that tells of a caution condition: answered with need %s", need.intent)
         if need is None:
-            if not uncovered and self._unsure_story(understood, message):
-                return self._story_answer(understood, message)
             if intent == "nlu_fallback" and not uncovered:
                 techniques = message.values("technique")
                 if techniques:

@@ -546,3 +546,25 @@ def test_an_unsure_question_that_names_several_techniques_gets_the_passage_that_
     assert slot(events, "topic") == "techniques"
     assert GUIDE.get("techniques").passage in dispatcher.messages[0]["text"]
     assert dispatcher.messages[0]["text"].endswith(POLICY.full_disclaimer)
+
+
+@pytest.mark.parametrize("intent, confidence, text, topic", [
+    # unsure, and a caution condition told: the guide's safety advice for it, with the caution
+    ("nlu_fallback", 0.25, "i take warfarin for my heart and mark easily. i'd like to start on my heel with one of "
+     "those ridged rollers. any thoughts from people in the same position?", "safety"),
+    ("out_of_scope", 0.5, "type 1 diabetic since childhood, good control. my heel has been sore for weeks. is it "
+     "alright for someone like me?", "faq.chronic_conditions"),
+    # ... not when the question names something the guide doesn't cover, nor when it is surely out of scope
+    ("nlu_fallback", 0.25, "i'm diabetic and my heel hurts. can i take ibuprofen for it?", "out_of_scope"),
+    ("out_of_scope", 0.95, "i'm pregnant, can you help me write a cover letter", "out_of_scope"),
+])
+def test_an_unsure_message_that_tells_of_a_caution_condition_gets_the_guide_s_safety_advice(
+        intent: str, confidence: float, text: str, topic: str) -> None:
+    dispatcher = CollectingDispatcher()
+    events = run(make_tracker(intent, text, confidence=confidence), dispatcher)
+    assert slot(events, "topic") == topic
+    if topic != "out_of_scope":
+        message = dispatcher.messages[0]["text"]
+        assert GUIDE.get(topic).passage in message
+        assert POLICY.caution_notice(ANSWERER.reader.read(text).values("condition")) in message
+        assert message.endswith(POLICY.full_disclaimer)
