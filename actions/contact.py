@@ -33,6 +33,7 @@ CONTACT_INTENT = "contact_clinic"
 # the guide does not answer it; the bot gives the clinic's details instead.
 CONTACT_TOPIC = "out_of_scope.contact"
 CONTACT_KEY = "contact"
+EXCEPT_KEY = "except"
 PHONE = re.compile(r"\+?[0-9][0-9 ()./-]*[0-9]")
 EMERGENCY_NUMBER = re.compile(r"[0-9]{2,6}")
 RESPONSE_WITH_CLINIC = "utter_contact"
@@ -162,7 +163,10 @@ class Contact:
         most = data.get("bare_phrase_max_sentences", 2)
         if not isinstance(most, int) or isinstance(most, bool) or most < 0:
             raise KnowledgeError(f"{contact_file}: 'bare_phrase_max_sentences' must be a whole number, 0 or more")
-        return cls(clinic, lines, reader.matcher({CONTACT_KEY: phrases}), reader.settings, not_after, float(bar), most)
+        patterns = {CONTACT_KEY: phrases}
+        if data.get("except") is not None:
+            patterns[EXCEPT_KEY] = string_list(data["except"], f"{contact_file}: except")
+        return cls(clinic, lines, reader.matcher(patterns), reader.settings, not_after, float(bar), most)
 
     def asked_in(self, message: ParsedMessage) -> bool:
         """Whether the question asks to reach the clinic: a phrase in a sentence of the question that asks
@@ -176,7 +180,12 @@ class Contact:
         if not asking and len(sentences) > self.bare_phrase_max_sentences:
             return False
         spans = asking or list(message.question)
-        return any(any(s.start <= start < s.end for s in spans) for _, start, _ in matches(self.matcher, message))
+        found = matches(self.matcher, message)
+        # a phrase inside one of the `except` phrases asks nothing of the clinic ("... at home between appointments?")
+        excepted = [(start, end) for key, start, end in found if key == EXCEPT_KEY]
+        return any(key == CONTACT_KEY and any(s.start <= start < s.end for s in spans)
+                   and not any(e_start <= start < e_end for e_start, e_end in excepted)
+                   for key, start, _ in found)
 
     def wanted(self, intent: Optional[str], confidence: float, message: ParsedMessage) -> bool:
         """The contact intent, or a contact phrase in the question, unless the classifier is sure enough of

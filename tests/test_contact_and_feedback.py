@@ -179,6 +179,18 @@ def test_a_story_that_asks_nothing_is_not_read_as_a_request_to_book(with_clinic:
     assert message["topic"] != CONTACT_TOPIC, message["topic"]
 
 
+@pytest.mark.parametrize("intent, question", [
+    ("ask_home_calves", "my physio works on my calves every week. can i do the same thing myself between appointments?"),
+    ("ask_home_preparation", "what should i do to get my foot ready before my appointment with the massage therapist?"),
+])
+def test_an_appointment_told_of_inside_a_question_is_no_request(with_clinic: Answerer, clinic: ClinicDetails,
+                                                                 intent: str, question: str) -> None:
+    """A question that names appointments it only tells of ("between appointments") asks the guide."""
+    message = respond(with_clinic, intent, question, confidence=0.6)
+    assert message["topic"] != CONTACT_TOPIC, message["topic"]
+    assert clinic.phone not in message["text"]
+
+
 def test_a_short_request_without_a_question_still_reaches_the_clinic(with_clinic: Answerer) -> None:
     assert respond(with_clinic, "out_of_scope", "Appointment please.", confidence=0.4)["topic"] == CONTACT_TOPIC
 
