@@ -119,6 +119,13 @@ def test_the_question_at_the_end_of_a_story_is_found(reader: Reader) -> None:
     ("i'm 50 and have had pf since the spring, on my feet all day at the garden centre. my osteopath worked "
      "on the fascia yesterday. this morning the heel felt looser than it has in months. what does that mean?",
      "this morning the heel felt looser than it has in months. what does that mean?"),
+    # a choice between what the story told, and a doubt of it, are read with the sentence before
+    ("my physio says the fascia is inflamed and needs rest, my massage therapist says it's stuck and needs "
+     "working on. i'm 44 and it's been five months of this. which is it?",
+     "i'm 44 and it's been five months of this. which is it?"),
+    ("i'm 44 and have had this heel pain since last winter, on my feet all day at the depot. my mum swears "
+     "it clears up on its own within a year. does it really?",
+     "my mum swears it clears up on its own within a year. does it really?"),
     # a kiss at the end says nothing of the question's subject: "any pointers would mean a lot x" is thin
     ("i'm 34 and a hairdresser, standing all day, and my heel has been sore every morning since march. i "
      "can't take time off so i want to sort it myself at home. any pointers would mean a lot x",
