@@ -812,3 +812,13 @@ def test_injections_named_as_shots_are_not_covered(reader: Reader, text: str, un
 ])
 def test_what_something_costs_is_not_covered(reader: Reader, text: str, uncovered) -> None:
     assert Scope.load(reader).uncovered(reader.read(text)) == uncovered
+
+
+def test_a_condition_the_person_takes_theirs_for_is_what_a_pointing_question_asks_about(reader: Reader) -> None:
+    """"I think mine is Achilles tendinitis ... does the same massage work for that?" asks about Achilles
+    tendinitis, which the guide does not cover."""
+    text = ("i'm 50 and walk a lot for work. i think mine is a heel spur rather than pf, my dad had one too. "
+            "would the massage in the guide help that?")
+    message = reader.read(text)
+    assert Scope.load(reader).pointed_at(message) == [
+        "other foot and ankle conditions (such as gout, bunions, heel spurs or Achilles problems)"]
