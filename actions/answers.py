@@ -50,7 +50,7 @@ class AnsweringSettings:
     story_smalltalk_min_words: int
     story_greetings: Tuple[str, ...] = ()  # smalltalk intents that, telling of the heel, are a story
     story_thanks_given: Tuple[str, ...] = ()  # phrases that thank for help already given: thanks, not a story
-    caution_need: Optional[str] = None  # the need that answers an unsure message telling of a caution condition
+    caution_need: str = ""  # the need that answers an unsure message telling of a caution condition
 
     @classmethod
     def load(cls, path: Path = ANSWERING_FILE) -> "AnsweringSettings":

@@ -341,8 +341,9 @@ class ParsedMessage:
     negated: FrozenSet[int]
     entities: Tuple[Entity, ...]
     asks_nothing: bool = False  # no sentence asks: the person only tells (a story, a complaint, thanks)
-    # what each phrase matcher found in the message, kept so that the steps that ask the same matcher
-    # (scope: uncovered, pointed at, named anywhere, left out) run it over the message once
+    # what each phrase matcher found in the message, kept so that a matcher asked again about the same
+    # message (the scope's checks ask theirs up to four times: uncovered, pointed at, named anywhere, left
+    # out) runs over it once
     _matched: Dict[Any, List[Tuple[int, int, int]]] = field(default_factory=dict, init=False, repr=False,
                                                             compare=False)
 
