@@ -760,6 +760,14 @@ def test_a_subject_the_question_leaves_out_is_not_asked(reader: Reader, text: st
     assert scope.excluded(message) == excluded
 
 
+@pytest.mark.parametrize("text", [
+    "the gp mentioned cortisone, but what i want to know is whether massage can sort it first",
+    "my podiatrist suggested custom insoles, but before deciding i'd like to know how massage helps",
+])
+def test_what_is_named_before_the_question_proper_is_not_asked(reader: Reader, text: str) -> None:
+    assert Scope.load(reader).uncovered(reader.read(text)) == []
+
+
 @pytest.mark.parametrize("intent, text, topic", [
     # the untreated-risks FAQ answers "can it cause knee pain?"; a knee problem of its own it does not
     ("ask_untreated_risks", "can plantar fasciitis cause knee or back pain?", "faq.untreated_risks"),
