@@ -93,6 +93,16 @@ def load_pipeline(path: Path = PIPELINE_DIR) -> "Language":
     return assemble_pipeline()
 
 
+def _phrases(values: Any, where: str) -> Tuple[Tuple[str, ...], ...]:
+    """Phrases as the lower-case token sequences spaCy's English tokenizer makes of them, so that they
+    compare with a message's tokens: "i'd like to know" is "i" + "'d" + ..., "whats that" is "what" + "s" +
+    "that" (split on spaces, neither would ever match)."""
+    import spacy
+
+    tokenizer = spacy.blank("en").tokenizer
+    return tuple(tuple(token.lower_ for token in tokenizer(phrase)) for phrase in string_list(values, where))
+
+
 @dataclass(frozen=True)
 class ReadingSettings:
     """How a message is read (data/understanding/reading.yml)."""
@@ -144,19 +154,17 @@ class ReadingSettings:
             negations=frozenset(string_list(question.get("negations"), f"{path}: question.negations")),
             negated_question_subjects=frozenset(string_list(question.get("negated_question_subjects"),
                                                             f"{path}: question.negated_question_subjects")),
-            request_phrases=tuple(tuple(p.split()) for p in string_list(question.get("request_phrases"), f"{path}: question.request_phrases")),
+            request_phrases=_phrases(question.get("request_phrases"), f"{path}: question.request_phrases"),
             subjectless_words=frozenset(string_list(question.get("subjectless_words"), f"{path}: question.subjectless_words")),
             min_subject_words=question["min_subject_words"],
-            pointing_starts=tuple(tuple(p.split()) for p in string_list(question.get("pointing_starts"),
-                                                                         f"{path}: question.pointing_starts")),
+            pointing_starts=_phrases(question.get("pointing_starts"), f"{path}: question.pointing_starts"),
             filler_words=frozenset(string_list(question.get("filler_words"), f"{path}: question.filler_words")),
             pointing_words=frozenset(string_list(question.get("pointing_words"), f"{path}: question.pointing_words")),
-            referring_starts=tuple(tuple(p.split()) for p in string_list(question.get("referring_starts"),
-                                                                           f"{path}: question.referring_starts")),
+            referring_starts=_phrases(question.get("referring_starts"), f"{path}: question.referring_starts"),
             run_on_min_words=run_on["min_words"],
             run_on_max_question_words=run_on["max_question_words"],
             run_on_joiners=frozenset(string_list(run_on.get("joiners"), f"{path}: question.run_on.joiners")),
-            run_on_starts=tuple(tuple(p.split()) for p in string_list(run_on.get("starts"), f"{path}: question.run_on.starts")),
+            run_on_starts=_phrases(run_on.get("starts"), f"{path}: question.run_on.starts"),
             negation_words=frozenset(string_list(negation.get("words"), f"{path}: negation.words")),
             negation_window=negation["window"],
             clause_breaks=frozenset(string_list(negation.get("clause_breaks"), f"{path}: negation.clause_breaks")),
