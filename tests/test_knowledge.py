@@ -752,6 +752,7 @@ def test_the_other_answer_of_an_either_or_question_is_not_asked(reader: Reader, 
     ("what can i do for my heel that isn't tablets or injections?", [],
      ["medicines, painkillers, creams or supplements", "injections (such as cortisone or PRP)"]),
     ("pf help pls, nothing with painkillers", [], ["medicines, painkillers, creams or supplements"]),
+    ("what can i do for it myself that isn't another jab?", [], ["injections (such as cortisone or PRP)"]),
 ])
 def test_a_subject_the_question_leaves_out_is_not_asked(reader: Reader, text: str, uncovered, excluded) -> None:
     scope = Scope.load(reader)
