@@ -79,8 +79,11 @@ insights: $(SPACY_MODEL)/meta.json ## Report for the clinic: unanswered question
 test-scale-out: $(MODEL) ## Only the scale-out test: PostgreSQL, Redis, 2 Rasa replicas, nginx (~1 min, docs/deployment.md)
 	$(BIN)/pytest -m scale_out
 
+# BENCH_ARGS: e.g. --default-model models/baselines/rasa-default.tar.gz (reuses a trained Rasa-default model, whose
+# answers cost the same whatever its epochs: bench.py then took 3 min 13 s here, where training the default's 100
+# epochs comes first otherwise (50 took 2,285 s); its train time then shows as nan)
 bench: $(MODEL) ## Throughput and latency vs. Rasa's default config and the NLU floor, then bench-privacy (~30 min)
-	$(BIN)/python benchmarks/bench.py
+	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
 	$(BIN)/python benchmarks/bench_privacy.py
 
 .PHONY: bench-privacy
