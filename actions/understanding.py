@@ -93,13 +93,19 @@ def load_pipeline(path: Path = PIPELINE_DIR) -> "Language":
     return assemble_pipeline()
 
 
+@functools.lru_cache(maxsize=1)
+def _english_tokenizer() -> Any:
+    """spaCy's English tokenizer, made once: a blank pipeline costs ~80 ms, and every settings load needs it."""
+    import spacy
+
+    return spacy.blank("en").tokenizer
+
+
 def _phrases(values: Any, where: str) -> Tuple[Tuple[str, ...], ...]:
     """Phrases as the lower-case token sequences spaCy's English tokenizer makes of them, so that they
     compare with a message's tokens: "i'd like to know" is "i" + "'d" + ..., "whats that" is "what" + "s" +
     "that" (split on spaces, neither would ever match)."""
-    import spacy
-
-    tokenizer = spacy.blank("en").tokenizer
+    tokenizer = _english_tokenizer()
     return tuple(tuple(token.lower_ for token in tokenizer(phrase)) for phrase in string_list(values, where))
 
 
