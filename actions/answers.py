@@ -79,8 +79,6 @@ class AnsweringSettings:
             raise KnowledgeError(f"{path}: story.smalltalk_min_words must be a whole number of at least 1")
         if not all(isinstance(v, (int, float)) and 0 <= v <= 1 for v in (floor, smalltalk)):
             raise KnowledgeError(f"{path}: story.min_confidence and smalltalk_max_confidence must be numbers from 0 to 1")
-        if not isinstance(default_need, str) or not default_need:
-            raise KnowledgeError(f"{path}: story.default_need must name a need of data/guide/needs.yml")
         if not isinstance(about, dict) or not about:
             raise KnowledgeError(f"{path}: story.about must map entity labels to values")
         pairs = tuple((str(label), str(value)) for label, values in about.items() for value in string_list(values, f"{path}: story.about.{label}"))
@@ -91,13 +89,14 @@ class AnsweringSettings:
                                  f"({', '.join(allowed)})")
         return cls(" ".join(texts["partial_answer"].split()), " ".join(texts["not_covered_line"].split()),
                    texts["did_you_mean.title"].strip(), float(numbers["max_confidence"]), float(numbers["min_ratio"]),
-                   " ".join(story["preface"].split()), float(floor), default_need, pairs, float(smalltalk), min_words,
+                   " ".join(story["preface"].split()), float(floor),
+                   cls._need_name(default_need, "story.default_need", path), pairs, float(smalltalk), min_words,
                    greetings, string_list(story.get("thanks_for_help_given"), f"{path}: story.thanks_for_help_given"),
-                   cls._need_name(data, "caution_need", path))
+                   cls._need_name(data.get("caution_need"), "caution_need", path))
 
     @staticmethod
-    def _need_name(data: Mapping[str, Any], key: str, path: Path) -> str:
-        value = data.get(key)
+    def _need_name(value: Any, key: str, path: Path) -> str:
+        """A setting that names a need (whether the guide answers it is checked where the needs are known)."""
         if not isinstance(value, str) or not value:
             raise KnowledgeError(f"{path}: {key} must name a need of data/guide/needs.yml")
         return value

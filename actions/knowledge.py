@@ -467,7 +467,7 @@ class Scope:
             return []
         if not message.asking_words & self.pointers:
             return []
-        if self.beyond is not None and any(message.in_asking(start) for _, start, _ in message.matched(self.beyond)):
+        if any(message.in_asking(start) for start in self._where(self.beyond, message, 1)):
             return []
         question = message.asking[0].start
         start = question

@@ -720,6 +720,7 @@ def test_the_guides_own_techniques_are_not_other_treatments(answerer, text: str,
     (lambda d: d["story"].update(thanks_for_help_given=[]), r"story.thanks_for_help_given: expected a non-empty list"),
     (lambda d: d["story"].update(smalltalk_min_words=0), r"story.smalltalk_min_words must be a whole number"),
     (lambda d: d.pop("caution_need"), r"caution_need must name a need"),
+    (lambda d: d["story"].pop("default_need"), r"story.default_need must name a need"),
 ])
 def test_answering_settings_problems_are_named(tmp_path: Path, mutate, message: str) -> None:
     from actions.answers import ANSWERING_FILE, AnsweringSettings
