@@ -207,6 +207,9 @@ def test_every_guide_topic_is_some_need_s_answer(needs: Needs, guide: Guide) -> 
     ("ask_safety", "i'm diabetic, is massage safe", ("faq.chronic_conditions", "safety")),
     ("ask_safety", "i don't have diabetes, is massage safe", ("safety",)),
     ("ask_safety", "is it risky to just leave it alone and wait", ("faq.untreated_risks",)),
+    # a long-term condition told: massage with it, even when leaving it alone is the other choice
+    ("ask_safety", "i've got arthritis in my hands and feet. is rubbing the heel ok for me or should i leave it alone?",
+     ("faq.chronic_conditions", "safety")),
     # how serious plantar fasciitis is, not whether this is it
     ("ask_is_it_pf", "is pf a serious condition or just a nuisance", ("faq.untreated_risks", "recovery_outlook")),
     ("ask_is_it_pf", "is this pf or just sore feet", ("faq.vs_general_pain", "symptoms")),
@@ -221,6 +224,7 @@ def test_every_guide_topic_is_some_need_s_answer(needs: Needs, guide: Guide) -> 
     ("ask_home_massage", "where should i massage, just the heel?", ("home_massage.strokes",)),
     ("ask_home_massage", "where should i press with the ball", ("home_massage.strokes",)),
     ("ask_home_massage", "how firmly should i press to get at the deep tissue", ("home_massage.strokes",)),
+    ("ask_home_massage", "with the ball, do i start gently and build up or go firm straight away?", ("home_massage.strokes",)),
     # "how long" of the routine, not of the recovery
     ("ask_prognosis", "how long should i massage my heel for each night", ("home_massage",)),
     ("ask_prognosis", "how long do i leave my feet soaking before i start", ("home_massage.preparation",)),
