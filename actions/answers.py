@@ -218,7 +218,7 @@ class Answerer:
         # where the classifier is unsure: as the subject not covered, never as an extra line.
         unsure = need is None or not need.covered or understood.confidence < self.scope.min_confidence
         if unsure and not uncovered:
-            uncovered = self.scope.pointed_at(message)
+            uncovered = self.scope.not_answered_by(self.scope.pointed_at(message), intent)
         if need is None and not uncovered and self._unsure_story(understood, message):
             return self._story_answer(understood, message)
         if (need is None and not uncovered and intent in FALLBACK_INTENTS

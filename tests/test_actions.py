@@ -390,6 +390,16 @@ def test_a_sure_question_that_may_point_back_keeps_its_answer_without_a_not_cove
     assert slot(events, "topic") == "recovery_outlook"
 
 
+def test_a_pointed_at_subject_that_the_need_answers_is_not_declined() -> None:
+    """The gait a running shop speaks of is the guide's improper gait when the question is what caused it."""
+    dispatcher = CollectingDispatcher()
+    text = ("the lady at the running shop filmed me on the treadmill and said i overpronate badly. "
+            "six weeks later my heel started. could that be what caused it?")
+    events = run(make_tracker("ask_cause_biomechanics", text, confidence=0.7), dispatcher)
+    assert "doesn't cover" not in dispatcher.messages[0]["text"]
+    assert slot(events, "topic") == "causes.biomechanics"
+
+
 def test_an_uncovered_subject_only_in_the_story_does_not_decline_the_question() -> None:
     dispatcher = CollectingDispatcher()
     text = ("i've had two cortisone injections already and the podiatrist made me custom orthotics last spring. "

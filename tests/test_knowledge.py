@@ -740,6 +740,7 @@ def test_answering_settings_problems_are_named(tmp_path: Path, mutate, message: 
 @pytest.mark.parametrize("text, subjects", [
     ("does deep tissue actually help pf or is it more for back and shoulder knots?", []),
     ("my cousin uses a claw tool on her thighs. does it work on the foot or is it more of a cellulite thing?", []),
+    ("is reflexology real for heels or is that just a fad with an influencer's promo code?", []),
     ("is fascia blasting any good for cellulite?", ["cellulite or cosmetic uses of fascia tools"]),
     ("does deep tissue help with back pain too?", ["problems in other parts of the body (such as the knees, hips or back)"]),
 ])
