@@ -508,11 +508,18 @@ KEEPING_FIT = "which exercise or training to do instead to keep fit"
 KEEPING_GOING = "whether to keep running, training or playing sport through it"
 
 
+def test_how_much_weight_to_lose_is_a_weight_loss_plan(reader: Reader) -> None:
+    """The guide names obesity as a cause; how much to lose, and how, it does not say."""
+    text = "the nurse says i should slim down for my heels. how much weight would i need to lose to notice it?"
+    assert Scope.load(reader).uncovered(reader.read(text)) == ["diets, food or weight-loss plans"]
+
+
 @pytest.mark.parametrize("text, subject", [
     # which machine or class to train on instead (LABELING.md: exercise plans)
     ("is an exercise bike ok with pf or should i use the elliptical instead", KEEPING_FIT),
     ("my gym has a rowing machine and a cross trainer, which one is easier on plantar fasciitis?", KEEPING_FIT),
     ("would a spin class be too much for my heel", KEEPING_FIT),
+    ("walking's agony in the mornings, what about the pool? swimming maybe?", KEEPING_FIT),
     # whether to keep running is out of scope, whatever the massage around it
     ("my 10k is in a fortnight, can i keep running if i roll my foot before and after?", KEEPING_GOING),
     ("should i stop running until the heel settles or is massage enough", KEEPING_GOING),
