@@ -137,6 +137,11 @@ def test_the_question_at_the_end_of_a_story_is_found(reader: Reader) -> None:
     ("i'm 34 and a hairdresser, standing all day, and my heel has been sore every morning since march. i "
      "can't take time off so i want to sort it myself at home. any pointers would mean a lot x",
      "i can't take time off so i want to sort it myself at home. any pointers would mean a lot x"),
+    # "not sure ... anymore" says nothing of the subject either
+    ("seven months of this heel and i teach dance, so i'm on my feet all day. a friend swears by some gel "
+     "socks but i'm starting to think nothing will ever shift it. not sure what to think anymore, any ideas?",
+     "a friend swears by some gel socks but i'm starting to think nothing will ever shift it. not sure what "
+     "to think anymore, any ideas?"),
 ])
 def test_the_question_is_what_the_person_asks(reader: Reader, text: str, question: str) -> None:
     assert reader.read(text).question_text == question
