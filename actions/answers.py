@@ -275,15 +275,17 @@ class Answerer:
 
     def _unsure_story(self, understood: Understood, message: ParsedMessage) -> bool:
         """A message about the person's heel or foot (answering.yml, story.about; not denied) that the
-        classifier is unsure of: it asks nothing and no need clears the fallback bar, or it is long and
-        only weakly taken for smalltalk ("hi all, ... my heel ... thanks in advance"), or it greets ("hi, my
-        heel hurts")."""
+        classifier is unsure of: it asks nothing (or only "any thoughts?") and no need clears the fallback
+        bar, or it is long and only weakly taken for smalltalk ("hi all, ... my heel ... thanks in advance"),
+        or it greets ("hi, my heel hurts")."""
         told = [entity for entity in message.entities
                 if not entity.negated and (entity.label, entity.value) in self.settings.story_about]
         if not told:
             return False
         if understood.intent == "nlu_fallback":
-            return message.asks_nothing
+            # it asks nothing, or only "any thoughts?" of what it tells ("... she refuses to see her doctor,
+            # so we would appreciate your thoughts on the matter")
+            return message.asks_nothing or message.asks_thinly
         if understood.intent in self.settings.story_greetings:
             return True
         # Weakly smalltalk and long: a story, if it tells of the heel outside its questions (not "are you a

@@ -126,6 +126,7 @@ class ReadingSettings:
     pointing_starts: Tuple[Tuple[str, ...], ...]
     pointing_words: FrozenSet[str]
     referring_starts: Tuple[Tuple[str, ...], ...]
+    thin_context_sentences: int
     run_on_min_words: int
     run_on_max_question_words: int
     run_on_joiners: FrozenSet[str]
@@ -146,6 +147,7 @@ class ReadingSettings:
             raise KnowledgeError(f"{path}: expected mappings under 'question', 'question.run_on' and 'negation'")
         numbers = {"question.short_message_words": question.get("short_message_words"),
                    "question.min_subject_words": question.get("min_subject_words"),
+                   "question.thin_context_sentences": question.get("thin_context_sentences"),
                    "question.run_on.min_words": run_on.get("min_words"),
                    "question.run_on.max_question_words": run_on.get("max_question_words"),
                    "negation.window": negation.get("window")}
@@ -167,6 +169,7 @@ class ReadingSettings:
             filler_words=frozenset(string_list(question.get("filler_words"), f"{path}: question.filler_words")),
             pointing_words=frozenset(string_list(question.get("pointing_words"), f"{path}: question.pointing_words")),
             referring_starts=_phrases(question.get("referring_starts"), f"{path}: question.referring_starts"),
+            thin_context_sentences=question["thin_context_sentences"],
             run_on_min_words=run_on["min_words"],
             run_on_max_question_words=run_on["max_question_words"],
             run_on_joiners=frozenset(string_list(run_on.get("joiners"), f"{path}: question.run_on.joiners")),
@@ -232,6 +235,31 @@ def _thin(sentences: List["Span"], settings: ReadingSettings) -> bool:
     return bool(tokens) and all(stop(t) for t in tokens) and any(t.lower_ in settings.pointing_words for t in tokens)
 
 
+def asks_thinly(asking: Sequence["Span"], settings: ReadingSettings) -> bool:
+    """Whether the sentences that ask do so only by a request that says nothing of its own subject, tacked
+    onto what they tell ("... she refuses to see her doctor, so any thoughts would be welcome"): no "?", no
+    question word first, and what follows the request phrase is thin. What such a message asks about is its
+    story."""
+    if not asking:
+        return False
+    for sentence in asking:
+        if any(token.text == "?" for token in sentence):
+            return False
+        tokens = [token for token in sentence if not token.is_punct and not token.is_space]
+        words = [token.lower_ for token in tokens]
+        if not words or words[0] in settings.question_words:  # "what should i do about it" asks
+            return False
+        found = [(i, i + len(phrase)) for phrase in settings.request_phrases for i in range(len(words) - len(phrase) + 1)
+                 if tuple(words[i:i + len(phrase)]) == phrase]
+        if not found:
+            return False
+        # what the first request asks for: the words after it ("your thoughts on the matter")
+        end = max(e for s, e in found if s == min(found)[0])
+        if end < len(tokens) and not _thin([sentence.doc[tokens[end].i:sentence.end]], settings):
+            return False
+    return True
+
+
 def _points_back(sentence: "Span", settings: ReadingSettings) -> bool:
     """Whether a question's subject is "that" or "this" ("is that connected to my foot?"): what it asks
     about is told in the sentence before."""
@@ -267,7 +295,9 @@ def read_question(doc: "Doc", settings: ReadingSettings) -> Tuple[List["Span"], 
     A short message is read whole; it asks what its asking sentences say, or all it says when none asks.
     In a longer one, the question is the sentences that ask something (a run-on last sentence counts as
     two: the story and the question it ends with); when they say too little on their own ("Any ideas?"), the
-    sentence before them is read too, as the context that says what "this" is. A story that asks nothing is
+    story before them is read too (question.thin_context_sentences), as what they ask about; when they point
+    back ("is that connected?"), the sentence before them, as the context that says what "that" is. A story
+    that asks nothing is
     read whole by the classifier, and has no sentence that asks: what it only tells (an injection, a heel spur) is not
     its question."""
     sentences = list(doc.sents) if doc.has_annotation("SENT_START") else [doc[:]]
@@ -288,8 +318,16 @@ def read_question(doc: "Doc", settings: ReadingSettings) -> Tuple[List["Span"], 
     if not asking:
         return [doc[:]], [], asks_nothing
     question = list(asking)
-    if asking[0] > 0 and (_thin([sentences[i] for i in asking], settings)
-                          or _points_back(sentences[asking[0]], settings)):
+    thin = asking[0] > 0 and _thin([sentences[i] for i in asking], settings)
+    points_back = asking[0] > 0 and _points_back(sentences[asking[0]], settings)
+    if thin and not points_back and not any(token.lower_ in settings.pointing_words
+                                            for i in asking for token in sentences[i]):
+        # "Any thoughts?", "would appreciate your input": what it asks about is the story before it, up to
+        # `thin_context_sentences` of its sentences ("why is that?", "what's that?" ask about the sentence
+        # just before, as a question that points back does).
+        context = range(max(0, asking[0] - settings.thin_context_sentences), asking[0])
+        return [sentences[i] for i in (*context, *asking)], [sentences[i] for i in asking], asks_nothing
+    if thin or points_back:
         question.insert(0, asking[0] - 1)
         # ... and when that sentence refers back itself ("My therapist talks about breaking up scar tissue.
         # It sounds like marketing. What does that mean?"), the one before it too.
@@ -355,6 +393,9 @@ class ParsedMessage:
     negated: FrozenSet[int]
     entities: Tuple[Entity, ...]
     asks_nothing: bool = False  # no sentence asks: the person only tells (a story, a complaint, thanks)
+    # a longer message whose sentences ask only by a request that names no subject ("..., so any thoughts
+    # would be welcome"): it asks about its story
+    asks_thinly: bool = False
     # what each phrase matcher found in the message, kept so that a matcher asked again about the same
     # message (the scope's checks ask theirs up to four times: uncovered, pointed at, named anywhere, left
     # out) runs over it once
@@ -436,7 +477,8 @@ class Reader:
                    any(span.start <= ent.start < span.end for span in question), ent.start in negated)
             for ent in doc.ents
         )
-        return ParsedMessage(text, doc, tuple(question), tuple(asking), negated, entities, asks_nothing)
+        thinly = len(_words(doc[:])) > self.settings.short_message_words and asks_thinly(asking, self.settings)
+        return ParsedMessage(text, doc, tuple(question), tuple(asking), negated, entities, asks_nothing, thinly)
 
     def matcher(self, phrases_by_key: Mapping[str, Iterable[str]]) -> "PhraseMatcher":
         """A matcher that finds each key's phrases by lemma ("injections" matches "injection")."""

@@ -457,6 +457,19 @@ def test_a_story_the_classifier_rates_every_need_low_for_gets_what_helps() -> No
     assert message["text"].startswith(STORY_PREFACE)
 
 
+THIN_REQUEST_STORY = ("my dad is 79 and has had a sore heel every morning since the spring. he says it eases once he's "
+                      "been round the garden, and a foot rub at night seems to settle it. he won't hear of the gp, "
+                      "so any thoughts would be welcome.")
+
+
+def test_a_story_that_asks_only_for_thoughts_is_answered_as_a_story() -> None:
+    """"..., so any thoughts would be welcome" asks about the story: the likeliest need, said to be a guess."""
+    message, topic = story_reply(THIN_REQUEST_STORY, [("ask_relief", 0.2), ("ask_is_it_pf", 0.12)])
+    expected = NEEDS.answer(NEEDS.get("ask_relief"), ANSWERER.reader.read(THIN_REQUEST_STORY)).topic
+    assert topic == expected
+    assert message["text"].startswith(STORY_PREFACE)
+
+
 @pytest.mark.parametrize("text", [
     "what a week. work is mad busy and my manager is on my case all the time.",  # not about the heel or foot
     "no heel pain or anything like that, i just sit at a desk all day.",  # the heel is denied

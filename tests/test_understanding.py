@@ -37,11 +37,12 @@ def test_the_question_at_the_end_of_a_story_is_found(reader: Reader) -> None:
     ("I have had heel pain for two months from standing at the till all day long at the supermarket. It is "
      "worst first thing in the morning and after my break. Any tips on what I can do at home",
      "any tips on what i can do at home"),
-    # a thin question brings the sentence before it, which says what it is about
+    # a thin question ("thoughts?") brings the story before it, which says what it is about
     ("I have been running for ten years without any trouble at all and now this heel thing has appeared. "
      "My race is in three weeks and I have paid for the entry and the hotel already. Thoughts?",
+     "i have been running for ten years without any trouble at all and now this heel thing has appeared. "
      "my race is in three weeks and i have paid for the entry and the hotel already. thoughts?"),
-    # a question of stop words that points back ("why is that?") is thin too ...
+    # a question of stop words that points back ("why is that?") is thin too, and brings the sentence before ...
     ("I stack shelves on nights and have done for years without a bother. After a long shift my arch goes "
      "tight and crampy the minute I finally sit down in the van. Why is that?",
      "after a long shift my arch goes tight and crampy the minute i finally sit down in the van. why is that?"),
@@ -52,6 +53,7 @@ def test_the_question_at_the_end_of_a_story_is_found(reader: Reader) -> None:
     # "worth it?" is thin: what "it" is stands before
     ("The clinic near my work does acupuncture on tuesdays and my colleague went for her back last year. "
      "They say it can help heel pain too, twelve sessions for the course. Worth it?",
+     "the clinic near my work does acupuncture on tuesdays and my colleague went for her back last year. "
      "they say it can help heel pain too, twelve sessions for the course. worth it?"),
     # a question whose subject is "that" is about what the sentence before it tells
     ("Had a sore heel since the spring and I have been walking on the outside of my foot to keep off it. "
@@ -96,12 +98,13 @@ def test_the_question_at_the_end_of_a_story_is_found(reader: Reader) -> None:
     ("i really don't understand why it only hurts on my days off. i do a desk job monday to wednesday and "
      "stand at a market stall at the weekend, and by sunday evening i can feel every step in my heel.",
      "i really don't understand why it only hurts on my days off."),
-    # "explain it simply" says nothing of what "it" is: the sentence before it does
+    # "explain it simply" says nothing of what "it" is: the story before it does
     ("i am 61 and have worked in a bakery for most of my life, so my feet have had a hard time. my physio "
      "keeps saying my fascia is inflamed and i nod along. i would be grateful if you could explain it in "
      "plain language.",
-     "my physio keeps saying my fascia is inflamed and i nod along. i would be grateful if you could explain "
-     "it in plain language."),
+     "i am 61 and have worked in a bakery for most of my life, so my feet have had a hard time. my physio "
+     "keeps saying my fascia is inflamed and i nod along. i would be grateful if you could explain it in "
+     "plain language."),
     # "the doctor tell me ..." tells what someone said; "tell me ..." and "please tell me ..." ask
     ("I work in a bakery since three years and my heel is hurting every morning. The doctor tell me it is "
      "plantar fasciitis from standing. Which massage is good for me?",
@@ -136,12 +139,20 @@ def test_the_question_at_the_end_of_a_story_is_found(reader: Reader) -> None:
     # a kiss at the end says nothing of the question's subject: "any pointers would mean a lot x" is thin
     ("i'm 34 and a hairdresser, standing all day, and my heel has been sore every morning since march. i "
      "can't take time off so i want to sort it myself at home. any pointers would mean a lot x",
-     "i can't take time off so i want to sort it myself at home. any pointers would mean a lot x"),
+     "i'm 34 and a hairdresser, standing all day, and my heel has been sore every morning since march. i "
+     "can't take time off so i want to sort it myself at home. any pointers would mean a lot x"),
     # "not sure ... anymore" says nothing of the subject either
     ("seven months of this heel and i teach dance, so i'm on my feet all day. a friend swears by some gel "
      "socks but i'm starting to think nothing will ever shift it. not sure what to think anymore, any ideas?",
-     "a friend swears by some gel socks but i'm starting to think nothing will ever shift it. not sure what "
-     "to think anymore, any ideas?"),
+     "seven months of this heel and i teach dance, so i'm on my feet all day. a friend swears by some gel "
+     "socks but i'm starting to think nothing will ever shift it. not sure what to think anymore, any ideas?"),
+    # ... but no further back than question.thin_context_sentences
+    ("i'm 58. i walk the dog twice a day. i work in a shop. i stand a lot. my heel hurts in the mornings. it "
+     "has done since june. it eases by lunch. the gp says pf. i roll a bottle under it. i stretch my calves. "
+     "i wear trainers now. any tips?",
+     "i walk the dog twice a day. i work in a shop. i stand a lot. my heel hurts in the mornings. it has done "
+     "since june. it eases by lunch. the gp says pf. i roll a bottle under it. i stretch my calves. i wear "
+     "trainers now. any tips?"),
 ])
 def test_the_question_is_what_the_person_asks(reader: Reader, text: str, question: str) -> None:
     assert reader.read(text).question_text == question
@@ -211,6 +222,16 @@ def test_reading_settings_problems_are_named(tmp_path: Path) -> None:
     path = tmp_path / "reading.yml"
     path.write_text(yaml.safe_dump(data))
     with pytest.raises(KnowledgeError, match=r"reading\.yml: negation.words: expected a non-empty list"):
+        ReadingSettings.load(path)
+
+
+@pytest.mark.parametrize("value", [-1, "ten", None])
+def test_a_thin_question_context_that_is_no_whole_number_is_named(tmp_path: Path, value) -> None:
+    data = yaml.safe_load(READING_FILE.read_text())
+    data["question"]["thin_context_sentences"] = value
+    path = tmp_path / "reading.yml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(KnowledgeError, match=r"reading\.yml: 'question.thin_context_sentences' must be a whole number"):
         ReadingSettings.load(path)
 
 
@@ -296,6 +317,25 @@ def test_quick_to_predict_leaves_other_shapes_to_scikit_learn() -> None:
 ])
 def test_a_message_that_only_tells_asks_nothing(reader, text: str, asks_nothing: bool) -> None:
     assert reader.read(text).asks_nothing is asks_nothing
+
+
+@pytest.mark.parametrize("text, thinly", [
+    # a request that names nothing, tacked onto what the sentence tells
+    ("my mum is 80 and her heel is sore first thing, it eases when she's pottering about. she won't see the "
+     "doctor, so we'd appreciate your thoughts on the matter.", True),
+    ("six weeks of first-step pain, worse after my shifts at the depot, and the physio reckons it's my calves "
+     "but i'm not sure. would be grateful for any advice.", True),
+    # a request that names its subject, a question mark, or a question start: it asks
+    ("six weeks of first-step pain, worse after my shifts at the depot, and the physio reckons it's my calves but i'm not sure. would appreciate "
+     "knowing whether calf massage helps the heel.", False),
+    ("six weeks of first-step pain, worse after my shifts at the depot, and the physio reckons it's my calves but i'm not sure. any advice?", False),
+    ("six weeks of first-step pain, worse after my shifts at the depot, and the physio reckons it's my calves but i'm not sure. what should i do "
+     "about it", False),
+    # a short message is read whole
+    ("sore heel, any thoughts welcome", False),
+])
+def test_a_story_may_ask_only_for_thoughts_on_it(reader: Reader, text: str, thinly: bool) -> None:
+    assert reader.read(text).asks_thinly is thinly
 
 
 @pytest.mark.parametrize("text, lemmas", [
