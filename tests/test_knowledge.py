@@ -701,6 +701,10 @@ def test_a_diagnosis_the_doctor_named_is_what_the_question_points_at(reader: Rea
     named = ("I have pain at the back of the heel as well, on the tendon, and last week the doctor called it "
              "achilles tendinitis after a scan. Can I treat this in the same way as the other heel?")
     assert scope.pointed_at(reader.read(named)) != []
+    thought = ("the podiatrist thinks i have bursitis at the back of the heel, on top of the pf i had last year. "
+               "the massage sorted the pf out nicely. wondering if the same would work for this one.")
+    assert scope.pointed_at(reader.read(thought)) == [
+        "other foot and ankle conditions (such as gout, bunions, heel spurs or Achilles problems)"]
 
 
 @pytest.mark.parametrize("text, topic", [

@@ -146,6 +146,18 @@ def test_the_question_at_the_end_of_a_story_is_found(reader: Reader) -> None:
      "socks but i'm starting to think nothing will ever shift it. not sure what to think anymore, any ideas?",
      "seven months of this heel and i teach dance, so i'm on my feet all day. a friend swears by some gel "
      "socks but i'm starting to think nothing will ever shift it. not sure what to think anymore, any ideas?"),
+    # looking for help, wanting to know, or to book, ask without a question mark
+    ("my heel has been sore since the spring and i'm on my feet all day at the salon. the gp said it's not "
+     "plantar fasciitis but a bursitis. honestly i'm just looking for anything that might help.",
+     "honestly i'm just looking for anything that might help."),
+    ("i've had pf for a year and the massage at home helps a lot but i want someone to do it properly. "
+     "i'd like to book a session for next week and find out the price.",
+     "i'd like to book a session for next week and find out the price."),
+    # "your opinion" says nothing of the question's subject: the story does
+    ("since two months the heel hurts in the morning and then it gets better when i walk. my friend says it "
+     "is plantar fasciitis. i would like to know your opinion.",
+     "since two months the heel hurts in the morning and then it gets better when i walk. my friend says it "
+     "is plantar fasciitis. i would like to know your opinion."),
     # ... but no further back than question.thin_context_sentences
     ("i'm 58. i walk the dog twice a day. i work in a shop. i stand a lot. my heel hurts in the mornings. it "
      "has done since june. it eases by lunch. the gp says pf. i roll a bottle under it. i stretch my calves. "
