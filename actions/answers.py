@@ -223,7 +223,7 @@ class Answerer:
             return self._story_answer(understood, message)
         if (need is None and not uncovered and intent in FALLBACK_INTENTS
                 and understood.confidence < self.scope.min_confidence
-                and self.policy.caution_notice(message.values("condition"))):
+                and self.policy.needs_caution(message.values("condition"))):
             # Unsure what is asked, but the person tells of a condition the guide asks caution for ("on blood
             # thinners ... is it sensible for someone like me?"): the guide's word on it, not "not covered".
             need = self.needs.get(self.settings.caution_need)

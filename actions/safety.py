@@ -121,6 +121,10 @@ class SafetyPolicy:
         """A reply that carries no answer, ended with when to seek urgent care."""
         return f"{reply.rstrip()} {self.urgent_care_sentence}"
 
+    def needs_caution(self, conditions: Iterable[str]) -> bool:
+        """Whether one of the conditions mentioned is one the guide asks caution for (policy.yml caution.names)."""
+        return any(condition in self.caution_names for condition in conditions)
+
     def caution_notice(self, conditions: Iterable[str]) -> Optional[str]:
         """The caution for the conditions mentioned, or None if none of them needs one."""
         names = [self.caution_names[c] for c in dict.fromkeys(conditions) if c in self.caution_names]

@@ -74,6 +74,11 @@ def test_caution_names_each_condition_once_and_ignores_others(policy: SafetyPoli
     assert policy.caution_notice([]) is None
 
 
+@pytest.mark.parametrize("conditions", [["diabetes"], ["flat_feet", "pregnancy"], ["flat_feet"], []])
+def test_a_caution_is_needed_exactly_when_there_is_a_caution_notice(policy: SafetyPolicy, conditions) -> None:
+    assert policy.needs_caution(conditions) is (policy.caution_notice(conditions) is not None)
+
+
 @pytest.mark.parametrize("text, expected", [
     ("do I have plantar fasciitis?", True),
     ("Do i have planter fasciitis or is it something else", True),
