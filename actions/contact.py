@@ -21,7 +21,7 @@ from urllib.parse import urlparse
 from actions.content import DATA_DIR, KnowledgeError, read_yaml, string_list
 from actions.replies import Reply
 from actions.safety import POLICY_FILE
-from actions.understanding import ParsedMessage, Reader, ReadingSettings, matches
+from actions.understanding import ParsedMessage, Reader, ReadingSettings, matches, overlaps_any
 
 logger = logging.getLogger(__name__)
 
@@ -184,8 +184,8 @@ class Contact:
         # a phrase inside one of the `except` phrases asks nothing of the clinic ("... at home between appointments?")
         excepted = [(start, end) for key, start, end in found if key == EXCEPT_KEY]
         return any(key == CONTACT_KEY and any(s.start <= start < s.end for s in spans)
-                   and not any(e_start <= start < e_end for e_start, e_end in excepted)
-                   for key, start, _ in found)
+                   and not overlaps_any(start, end, excepted)
+                   for key, start, end in found)
 
     def wanted(self, intent: Optional[str], confidence: float, message: ParsedMessage) -> bool:
         """The contact intent, or a contact phrase in the question, unless the classifier is sure enough of

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 from actions.content import DATA_DIR, KnowledgeError, read_yaml, string_list
-from actions.understanding import ParsedMessage, Reader, matches
+from actions.understanding import ParsedMessage, Reader, matches, overlaps_any
 
 if TYPE_CHECKING:
     from spacy.tokens import Span
@@ -386,7 +386,7 @@ class Triage:
                 continue
             if key.endswith(NOT_SIGN_KEYS) or any(s <= start < e for s, e in asked):
                 continue
-            if any(s < end and start < e for s, e in excepted.get(sign, ())):
+            if overlaps_any(start, end, excepted.get(sign, ())):
                 continue
             if (any(s <= start < e for s, e in suspected)
                     and any(later > start for later in denied.get(sign, ()))):

@@ -655,6 +655,12 @@ def quick_to_predict(model: Any) -> QuickPredictor:
     return QuickPredictor(model)
 
 
+def overlaps_any(start: int, end: int, spans: Iterable[Tuple[int, int]]) -> bool:
+    """Whether the tokens [start, end) share a token with one of the spans: a phrase inside, or across, an
+    `except` phrase is that phrase's, not a finding of its own (triage's signs, the clinic's requests)."""
+    return any(s < end and start < e for s, e in spans)
+
+
 def matches(matcher: "PhraseMatcher", message: ParsedMessage, question_only: bool = False,
             skip_negated: bool = False, asking_only: bool = False) -> List[Tuple[str, int, int]]:
     """(key, start, end) of the matcher's phrases in the message, in order of appearance: in the whole

@@ -369,3 +369,16 @@ def test_a_text_speak_question_ends_a_story(reader) -> None:
 @pytest.mark.parametrize("text", ["i have ra and now sore heels on top", "psoriatic arthritis in both ankles, is massage ok"])
 def test_arthritis_is_found_however_it_is_named(reader, text: str) -> None:
     assert reader.read(text).values("condition") == ["arthritis"]
+
+
+@pytest.mark.parametrize("start, end, spans, expected", [
+    (3, 5, [(4, 7)], True),   # across the start of an except phrase
+    (5, 6, [(4, 7)], True),   # inside it
+    (2, 4, [(4, 7)], False),  # ends where it starts
+    (7, 9, [(4, 7)], False),  # starts where it ends
+    (3, 5, [], False),
+])
+def test_a_phrase_that_shares_a_token_with_an_except_phrase_is_its(start: int, end: int, spans, expected: bool) -> None:
+    from actions.understanding import overlaps_any
+
+    assert overlaps_any(start, end, spans) is expected
