@@ -158,6 +158,10 @@ def test_the_question_at_the_end_of_a_story_is_found(reader: Reader) -> None:
      "is plantar fasciitis. i would like to know your opinion.",
      "since two months the heel hurts in the morning and then it gets better when i walk. my friend says it "
      "is plantar fasciitis. i would like to know your opinion."),
+    # "this problem" says nothing of what the problem is: the sentence before does
+    ("I have pain in heel since march. I work in a shop and stand all day. My cousin does massage and she "
+     "wants to try the trigger point on me. It is good for this problem?",
+     "my cousin does massage and she wants to try the trigger point on me. it is good for this problem?"),
     # ... but no further back than question.thin_context_sentences
     ("i'm 58. i walk the dog twice a day. i work in a shop. i stand a lot. my heel hurts in the mornings. it "
      "has done since june. it eases by lunch. the gp says pf. i roll a bottle under it. i stretch my calves. "
