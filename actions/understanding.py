@@ -249,12 +249,13 @@ def asks_thinly(asking: Sequence["Span"], settings: ReadingSettings) -> bool:
         words = [token.lower_ for token in tokens]
         if not words or words[0] in settings.question_words:  # "what should i do about it" asks
             return False
-        found = [(i, i + len(phrase)) for phrase in settings.request_phrases for i in range(len(words) - len(phrase) + 1)
-                 if tuple(words[i:i + len(phrase)]) == phrase]
+        found = [(i, i + len(phrase)) for phrase in settings.request_phrases
+                 for i in range(len(words) - len(phrase) + 1) if tuple(words[i:i + len(phrase)]) == phrase]
         if not found:
             return False
         # what the first request asks for: the words after it ("your thoughts on the matter")
-        end = max(e for s, e in found if s == min(found)[0])
+        first = min(start for start, _ in found)
+        end = max(stop for start, stop in found if start == first)
         if end < len(tokens) and not _thin([sentence.doc[tokens[end].i:sentence.end]], settings):
             return False
     return True
@@ -297,9 +298,8 @@ def read_question(doc: "Doc", settings: ReadingSettings) -> Tuple[List["Span"], 
     two: the story and the question it ends with); when they say too little on their own ("Any ideas?"), the
     story before them is read too (question.thin_context_sentences), as what they ask about; when they point
     back ("is that connected?"), the sentence before them, as the context that says what "that" is. A story
-    that asks nothing is
-    read whole by the classifier, and has no sentence that asks: what it only tells (an injection, a heel spur) is not
-    its question."""
+    that asks nothing is read whole by the classifier, and has no sentence that asks: what it only tells (an
+    injection, a heel spur) is not its question."""
     sentences = list(doc.sents) if doc.has_annotation("SENT_START") else [doc[:]]
     if len(_words(doc[:])) > settings.short_message_words:
         # A run-on last sentence is two: the story, and the question it ends with.
