@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from actions.contact import CONTACT_INTENT, Contact
 from actions.content import DATA_DIR, KnowledgeError, read_yaml, string_list
@@ -123,6 +123,12 @@ class Understood:
         return cls(intent.get("name"), float(intent.get("confidence") or 0.0), ranking,
                    tuple(e for e in message.get("entities") or () if isinstance(e, dict)))
 
+    def without(self, intent: str, keep: Callable[[str], bool]) -> "Understood":
+        """The same message read as its likeliest other intent that `keep` accepts (the fallback if none)."""
+        ranking = tuple((name, confidence) for name, confidence in self.ranking if name != intent)
+        name, confidence = next(((n, c) for n, c in ranking if keep(n)), ("nlu_fallback", 0.0))
+        return Understood(name, confidence, ranking, self.entities)
+
     def entity(self, name: str) -> Optional[str]:
         values = [e.get("value") for e in self.entities if e.get("entity") == name]
         return str(values[0]) if values and values[0] is not None else None
@@ -209,6 +215,12 @@ class Answerer:
         if intent == CHOOSE_TOPIC_INTENT:
             topic = self.guide.find(understood.entity(TOPIC_ENTITY))
             return Reply(topic=topic.id, passages=[topic]) if topic else self.out_of_scope_reply()
+        if intent == FOLLOW_UP_INTENT and message.words > self.reader.settings.short_message_words:
+            # "tell me more" is said in a conversation; at the end of a long story ("... bought a spiky ball.
+            # Anything else I should be doing alongside that?") it asks for the story's need: the likeliest
+            # need after it
+            understood = understood.without(FOLLOW_UP_INTENT, keep=lambda name: self.needs.get(name) is not None)
+            intent = understood.intent
         if intent == FOLLOW_UP_INTENT:
             topic = self.guide.get(self.suggestions.next_topic(previous_topic))
             return Reply(topic=topic.id, passages=[topic])

@@ -282,6 +282,18 @@ def test_tell_me_more_with_no_previous_topic_starts_at_the_beginning() -> None:
     assert slot(events, "topic") == "what_is"
 
 
+def test_tell_me_more_at_the_end_of_a_long_story_asks_for_the_storys_need() -> None:
+    """"... bought a spiky ball. Anything else I should be doing alongside that?" asks what helps."""
+    text = ("chef, twelve hour shifts on a tiled kitchen floor. the right heel has been sore every morning for "
+            "two months and by the end of service it throbs. i got a roller and use it after work. anything "
+            "else i should be doing alongside that?")
+    dispatcher = CollectingDispatcher()
+    events = run(make_tracker("ask_more", text=text, confidence=0.5, ranking=[("ask_relief", 0.3), ("greet", 0.1)],
+                              slots={"topic": "causes"}), dispatcher)
+    expected = NEEDS.answer(NEEDS.get("ask_relief"), ANSWERER.reader.read(text)).topic
+    assert slot(events, "topic") == expected != "causes.footwear"
+
+
 def test_two_part_question_answers_both_parts_each_with_its_source_and_one_disclaimer() -> None:
     dispatcher = CollectingDispatcher()
     events = run(make_tracker("ask_causes", text="what causes it and how do i massage it at home?"), dispatcher)
