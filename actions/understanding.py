@@ -393,9 +393,8 @@ class ParsedMessage:
     negated: FrozenSet[int]
     entities: Tuple[Entity, ...]
     asks_nothing: bool = False  # no sentence asks: the person only tells (a story, a complaint, thanks)
-    # a longer message whose sentences ask only by a request that names no subject ("..., so any thoughts
-    # would be welcome"): it asks about its story
-    asks_thinly: bool = False
+    # how it was read: what `asks_thinly` reads, asked only when an answer needs it (not for every message)
+    settings: Optional[ReadingSettings] = field(default=None, repr=False, compare=False)
     # what each phrase matcher found in the message, kept so that a matcher asked again about the same
     # message (the scope's checks ask theirs up to four times: uncovered, pointed at, named anywhere, left
     # out) runs over it once
@@ -431,6 +430,13 @@ class ParsedMessage:
         if matcher not in self._matched:
             self._matched[matcher] = sorted(matcher(self.doc), key=lambda m: (m[1], m[2]))
         return self._matched[matcher]
+
+    @functools.cached_property
+    def asks_thinly(self) -> bool:
+        """Whether a longer message's sentences ask only by a request that names no subject ("..., so any
+        thoughts would be welcome"): it asks about its story."""
+        return (self.settings is not None and len(_words(self.doc[:])) > self.settings.short_message_words
+                and asks_thinly(self.asking, self.settings))
 
     @functools.cached_property
     def asking_words(self) -> FrozenSet[str]:
@@ -477,8 +483,8 @@ class Reader:
                    any(span.start <= ent.start < span.end for span in question), ent.start in negated)
             for ent in doc.ents
         )
-        thinly = len(_words(doc[:])) > self.settings.short_message_words and asks_thinly(asking, self.settings)
-        return ParsedMessage(text, doc, tuple(question), tuple(asking), negated, entities, asks_nothing, thinly)
+        return ParsedMessage(text, doc, tuple(question), tuple(asking), negated, entities, asks_nothing,
+                             self.settings)
 
     def matcher(self, phrases_by_key: Mapping[str, Iterable[str]]) -> "PhraseMatcher":
         """A matcher that finds each key's phrases by lemma ("injections" matches "injection")."""
