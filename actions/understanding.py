@@ -115,6 +115,7 @@ class ReadingSettings:
 
     short_message_words: int
     asking_starts: FrozenSet[str]
+    leading_joiners: FrozenSet[str]
     statement_subjects: FrozenSet[str]
     question_words: FrozenSet[str]
     negations: FrozenSet[str]
@@ -124,6 +125,7 @@ class ReadingSettings:
     min_subject_words: int
     filler_words: FrozenSet[str]
     pointing_starts: Tuple[Tuple[str, ...], ...]
+    pointing_phrases: Tuple[Tuple[str, ...], ...]
     pointing_words: FrozenSet[str]
     referring_starts: Tuple[Tuple[str, ...], ...]
     thin_context_sentences: int
@@ -157,6 +159,7 @@ class ReadingSettings:
         return cls(
             short_message_words=question["short_message_words"],
             asking_starts=frozenset(string_list(question.get("asking_starts"), f"{path}: question.asking_starts")),
+            leading_joiners=frozenset(string_list(question.get("leading_joiners"), f"{path}: question.leading_joiners")),
             statement_subjects=frozenset(string_list(question.get("statement_subjects"), f"{path}: question.statement_subjects")),
             question_words=frozenset(string_list(question.get("question_words"), f"{path}: question.question_words")),
             negations=frozenset(string_list(question.get("negations"), f"{path}: question.negations")),
@@ -166,6 +169,7 @@ class ReadingSettings:
             subjectless_words=frozenset(string_list(question.get("subjectless_words"), f"{path}: question.subjectless_words")),
             min_subject_words=question["min_subject_words"],
             pointing_starts=_phrases(question.get("pointing_starts"), f"{path}: question.pointing_starts"),
+            pointing_phrases=_phrases(question.get("pointing_phrases"), f"{path}: question.pointing_phrases"),
             filler_words=frozenset(string_list(question.get("filler_words"), f"{path}: question.filler_words")),
             pointing_words=frozenset(string_list(question.get("pointing_words"), f"{path}: question.pointing_words")),
             referring_starts=_phrases(question.get("referring_starts"), f"{path}: question.referring_starts"),
@@ -191,6 +195,15 @@ def _contains(words: Sequence[str], phrase: Tuple[str, ...]) -> bool:
     return any(tuple(words[i:i + n]) == phrase for i in range(len(words) - n + 1))
 
 
+def _opening(words: Sequence[str], settings: ReadingSettings) -> Sequence[str]:
+    """A sentence's words from its first that is not a joiner ("and what does it do", "so is it worth it"):
+    how it starts, as a question or not."""
+    start = 0
+    while start < len(words) - 1 and words[start] in settings.leading_joiners:
+        start += 1
+    return words[start:]
+
+
 def is_asking(sentence: "Span", settings: ReadingSettings) -> bool:
     """Whether a sentence asks something: a "?", a question word first, or a request ("any tips")."""
     if any(token.text == "?" for token in sentence):
@@ -198,7 +211,8 @@ def is_asking(sentence: "Span", settings: ReadingSettings) -> bool:
     words = _words(sentence)
     if not words:
         return False
-    if words[0] in settings.asking_starts and not _tells(words, settings):
+    opening = _opening(words, settings)
+    if opening[0] in settings.asking_starts and not _tells(opening, settings):
         return True
     return any(_contains(words, phrase) for phrase in settings.request_phrases)
 
@@ -262,9 +276,12 @@ def asks_thinly(asking: Sequence["Span"], settings: ReadingSettings) -> bool:
 
 
 def _points_back(sentence: "Span", settings: ReadingSettings) -> bool:
-    """Whether a question's subject is "that" or "this" ("is that connected to my foot?"): what it asks
-    about is told in the sentence before."""
-    return _starts_with(_words(sentence), settings.pointing_starts)
+    """Whether a question's subject is "that" or "this" ("is that connected to my foot?", "and how does that
+    work?"), or it asks what did "this" ("coincidence, or did the skipping do this?"): what it asks about is
+    told in the sentence before."""
+    words = _words(sentence)
+    return (_starts_with(_opening(words, settings), settings.pointing_starts)
+            or any(_contains(words, phrase) for phrase in settings.pointing_phrases))
 
 
 def _run_on_question(sentence: "Span", settings: ReadingSettings) -> Optional[int]:

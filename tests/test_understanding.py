@@ -162,6 +162,15 @@ def test_the_question_at_the_end_of_a_story_is_found(reader: Reader) -> None:
     ("I have pain in heel since march. I work in a shop and stand all day. My cousin does massage and she "
      "wants to try the trigger point on me. It is good for this problem?",
      "my cousin does massage and she wants to try the trigger point on me. it is good for this problem?"),
+    # how what the story told works, asked with "that" ("how does that work?"), is about the sentence before
+    ("My sister does sports massage and works on my heel every other weekend, which helps for a day or two. "
+     "She says the pressure gets more blood into the fascia. How does that work?",
+     "she says the pressure gets more blood into the fascia. how does that work?"),
+    # ... as is what did "this" ("did the new shoes do this?"), even after a joiner ("or ...")
+    ("I swapped to zero drop trainers in the summer because everyone at parkrun raves about them, and by "
+     "october my heel was sore every single morning. Bad luck, or did the new shoes do this?",
+     "i swapped to zero drop trainers in the summer because everyone at parkrun raves about them, and by "
+     "october my heel was sore every single morning. bad luck, or did the new shoes do this?"),
     # ... but no further back than question.thin_context_sentences
     ("i'm 58. i walk the dog twice a day. i work in a shop. i stand a lot. my heel hurts in the mornings. it "
      "has done since june. it eases by lunch. the gp says pf. i roll a bottle under it. i stretch my calves. "
@@ -329,6 +338,10 @@ def test_quick_to_predict_leaves_other_shapes_to_scikit_learn() -> None:
     ("six weeks of rolling it every night. who should i see about it next", False),
     ("six weeks of rolling it every night. where i work the floors are concrete", True),
     ("six weeks of rolling it every night. dont want to waste more money on tools", True),
+    # a joiner before the question word ("and what ...", "so is it ...") still asks; "and i ..." tells
+    ("six weeks of rolling it every night. and what does the rolling even do for the fascia", False),
+    ("six weeks of rolling it every night. so is it worth carrying on", False),
+    ("six weeks of rolling it every night. and i still limp first thing", True),
     ("", False),
 ])
 def test_a_message_that_only_tells_asks_nothing(reader, text: str, asks_nothing: bool) -> None:
