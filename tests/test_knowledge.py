@@ -228,6 +228,9 @@ def test_every_guide_topic_is_some_need_s_answer(needs: Needs, guide: Guide) -> 
     ("ask_home_massage", "where should i press with the ball", ("home_massage.strokes",)),
     ("ask_home_massage", "how firmly should i press to get at the deep tissue", ("home_massage.strokes",)),
     ("ask_home_massage", "with the ball, do i start gently and build up or go firm straight away?", ("home_massage.strokes",)),
+    # what goes on the skin, asked with the strokes, is the preparation's answer
+    ("ask_home_massage", "out of lotion tonight, can i do the strokes dry?", ("home_massage.preparation",)),
+    ("ask_home_massage", "which oil do you use for the sweeping strokes", ("home_massage.preparation",)),
     # "how long" of the routine, not of the recovery
     ("ask_prognosis", "how long should i massage my heel for each night", ("home_massage",)),
     ("ask_prognosis", "how long do i leave my feet soaking before i start", ("home_massage.preparation",)),
