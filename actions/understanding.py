@@ -17,7 +17,7 @@ import hashlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, FrozenSet, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from actions.content import DATA_DIR, PROJECT_ROOT, KnowledgeError, read_yaml, string_list
 
@@ -214,7 +214,17 @@ def is_asking(sentence: "Span", settings: ReadingSettings) -> bool:
     opening = _opening(words, settings)
     if opening[0] in settings.asking_starts and not _tells(opening, settings):
         return True
-    return any(_contains(words, phrase) for phrase in settings.request_phrases)
+    return next(_requests(words, settings), None) is not None
+
+
+def _requests(words: Sequence[str], settings: ReadingSettings) -> Iterator[Tuple[int, int]]:
+    """(start, end) of each request phrase in the words ("any tips", "would appreciate"), phrase by phrase:
+    whether a sentence asks by one needs the first found; what it asks for, the earliest."""
+    for phrase in settings.request_phrases:
+        n = len(phrase)
+        for i in range(len(words) - n + 1):
+            if tuple(words[i:i + n]) == phrase:
+                yield i, i + n
 
 
 def _tells(words: Sequence[str], settings: ReadingSettings) -> bool:
@@ -261,10 +271,10 @@ def asks_thinly(asking: Sequence["Span"], settings: ReadingSettings) -> bool:
             return False
         tokens = [token for token in sentence if not token.is_punct and not token.is_space]
         words = [token.lower_ for token in tokens]
-        if not words or words[0] in settings.question_words:  # "what should i do about it" asks
+        # "what should i do about it", "so what would you suggest" ask
+        if not words or _opening(words, settings)[0] in settings.question_words:
             return False
-        found = [(i, i + len(phrase)) for phrase in settings.request_phrases
-                 for i in range(len(words) - len(phrase) + 1) if tuple(words[i:i + len(phrase)]) == phrase]
+        found = list(_requests(words, settings))
         if not found:
             return False
         # what the first request asks for: the words after it ("your thoughts on the matter")

@@ -360,6 +360,9 @@ def test_a_message_that_only_tells_asks_nothing(reader, text: str, asks_nothing:
     ("six weeks of first-step pain, worse after my shifts at the depot, and the physio reckons it's my calves but i'm not sure. any advice?", False),
     ("six weeks of first-step pain, worse after my shifts at the depot, and the physio reckons it's my calves but i'm not sure. what should i do "
      "about it", False),
+    # ... after a joiner too ("so what ...")
+    ("six weeks of first-step pain, worse after my shifts at the depot, and the physio reckons it's my calves but i'm not sure. so what would you "
+     "recommend, any tips", False),
     # a short message is read whole
     ("sore heel, any thoughts welcome", False),
 ])
