@@ -215,7 +215,7 @@ class Answerer:
         if intent == CHOOSE_TOPIC_INTENT:
             topic = self.guide.find(understood.entity(TOPIC_ENTITY))
             return Reply(topic=topic.id, passages=[topic]) if topic else self.out_of_scope_reply()
-        if intent == FOLLOW_UP_INTENT and message.words > self.reader.settings.short_message_words:
+        if intent == FOLLOW_UP_INTENT and message.is_long:
             # "tell me more" is said in a conversation; at the end of a long story ("... bought a spiky ball.
             # Anything else I should be doing alongside that?") it asks for the story's need: the likeliest
             # need after it

@@ -317,6 +317,12 @@ def _run_on_question(sentence: "Span", settings: ReadingSettings) -> Optional[in
     return None
 
 
+def is_long(doc: "Doc", settings: ReadingSettings) -> bool:
+    """Whether a message is longer than a short one (question.short_message_words, counting every word but
+    punctuation): a short one is read whole, a long one for the question in it."""
+    return len(_words(doc[:])) > settings.short_message_words
+
+
 def read_question(doc: "Doc", settings: ReadingSettings) -> Tuple[List["Span"], List["Span"], bool]:
     """(the question, the sentences that ask, whether no sentence asks) of a message.
 
@@ -328,7 +334,8 @@ def read_question(doc: "Doc", settings: ReadingSettings) -> Tuple[List["Span"], 
     that asks nothing is read whole by the classifier, and has no sentence that asks: what it only tells (an
     injection, a heel spur) is not its question."""
     sentences = list(doc.sents) if doc.has_annotation("SENT_START") else [doc[:]]
-    if len(_words(doc[:])) > settings.short_message_words:
+    long = is_long(doc, settings)
+    if long:
         # A run-on last sentence is two: the story, and the question it ends with.
         last = sentences[-1]
         split = _run_on_question(last, settings)
@@ -338,7 +345,7 @@ def read_question(doc: "Doc", settings: ReadingSettings) -> Tuple[List["Span"], 
     asks_nothing = bool(len(doc)) and not asking
     if len(sentences) < 2:
         return [doc[:]], [doc[:]], asks_nothing
-    if len(_words(doc[:])) <= settings.short_message_words:
+    if not long:
         # Read whole by the classifier; but what a short message only tells before its question ("tried
         # insoles and a night splint, nothing works. is massage worth a try?") is not what it asks.
         return [doc[:]], [sentences[i] for i in asking] or [doc[:]], asks_nothing
@@ -459,11 +466,15 @@ class ParsedMessage:
         return self._matched[matcher]
 
     @functools.cached_property
+    def is_long(self) -> bool:
+        """Whether the message is longer than a short one, as its question was read (`is_long`)."""
+        return self.settings is not None and is_long(self.doc, self.settings)
+
+    @functools.cached_property
     def asks_thinly(self) -> bool:
         """Whether a longer message's sentences ask only by a request that names no subject ("..., so any
         thoughts would be welcome"): it asks about its story."""
-        return (self.settings is not None and len(_words(self.doc[:])) > self.settings.short_message_words
-                and asks_thinly(self.asking, self.settings))
+        return self.is_long and asks_thinly(self.asking, self.settings)
 
     @functools.cached_property
     def asking_words(self) -> FrozenSet[str]:
