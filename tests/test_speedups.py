@@ -32,6 +32,7 @@ from channels.speedups import (
     close_resources,
     event_type_validators,
     kept_session,
+    load_agent_on_start,
     resolve_event_type,
     surely_valid,
     validate_action_result,
@@ -165,6 +166,29 @@ async def _requests_through(endpoint: EndpointConfig, count: int) -> List[Tuple[
 def test_the_kept_session_is_installed() -> None:
     assert EndpointConfig.session is kept_session
     assert rasa.core.run.close_resources is close_resources
+
+
+def test_what_is_loaded_at_start_is_frozen_out_of_garbage_collection(monkeypatch) -> None:
+    """Rasa's loader runs with its arguments and its agent is returned; the objects alive then are frozen."""
+    import gc
+
+    import channels.speedups as speedups
+
+    calls = []
+
+    async def rasa_loader(*args: Any, **kwargs: Any) -> str:
+        calls.append((args, kwargs))
+        return "the agent"
+
+    monkeypatch.setattr(speedups, "RASA_LOAD_AGENT_ON_START", rasa_loader)
+    assert rasa.core.run.load_agent_on_start is load_agent_on_start
+    gc.unfreeze()
+    try:
+        assert asyncio.run(load_agent_on_start("model.tar.gz", None, None, app="app", loop="loop")) == "the agent"
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+    assert calls == [(("model.tar.gz", None, None), {"app": "app", "loop": "loop"})]
 
 
 def test_requests_reuse_one_connection_with_rasas_headers_and_token() -> None:
