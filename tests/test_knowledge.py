@@ -231,6 +231,10 @@ def test_every_guide_topic_is_some_need_s_answer(needs: Needs, guide: Guide) -> 
     # what goes on the skin, asked with the strokes, is the preparation's answer
     ("ask_home_massage", "out of lotion tonight, can i do the strokes dry?", ("home_massage.preparation",)),
     ("ask_home_massage", "which oil do you use for the sweeping strokes", ("home_massage.preparation",)),
+    # what to beware of before a first go: the safety advice, then how to prepare
+    ("ask_home_preparation", "first go with the tool tonight, anything i should watch out for?",
+     ("safety", "home_massage.preparation")),
+    ("ask_home_preparation", "first go with the tool tonight, do i soak first?", ("home_massage.preparation",)),
     # "how long" of the routine, not of the recovery
     ("ask_prognosis", "how long should i massage my heel for each night", ("home_massage",)),
     ("ask_prognosis", "how long do i leave my feet soaking before i start", ("home_massage.preparation",)),
