@@ -589,6 +589,9 @@ def test_an_unsure_question_that_names_several_techniques_gets_the_passage_that_
      "those ridged rollers. any thoughts from people in the same position?", "safety"),
     ("out_of_scope", 0.5, "type 1 diabetic since childhood, good control. my heel has been sore for weeks. is it "
      "alright for someone like me?", "faq.chronic_conditions"),
+    # a daily aspirin thins the blood as the guide's blood thinners do
+    ("nlu_fallback", 0.25, "i'm on a baby aspirin every morning since my stent and i bruise if you look at me. "
+     "my heel has been sore since the spring and i've got a spiky ball. any thoughts?", "safety"),
     # ... not when the question names something the guide doesn't cover, nor when it is surely out of scope
     ("nlu_fallback", 0.25, "i'm diabetic and my heel hurts. can i take ibuprofen for it?", "out_of_scope"),
     ("out_of_scope", 0.95, "i'm pregnant, can you help me write a cover letter", "out_of_scope"),
