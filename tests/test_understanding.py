@@ -171,6 +171,10 @@ def test_the_question_at_the_end_of_a_story_is_found(reader: Reader) -> None:
      "october my heel was sore every single morning. Bad luck, or did the new shoes do this?",
      "i swapped to zero drop trainers in the summer because everyone at parkrun raves about them, and by "
      "october my heel was sore every single morning. bad luck, or did the new shoes do this?"),
+    # ... as is whether to go on with what the story names ("should I still be using it?")
+    ("Got one of those jade scrapers off my sister, who swears by it for her shoulders. Been scraping my sole "
+     "every night for a week. Today the arch is tender to touch. Should I still be using it?",
+     "today the arch is tender to touch. should i still be using it?"),
     # ... but no further back than question.thin_context_sentences
     ("i'm 58. i walk the dog twice a day. i work in a shop. i stand a lot. my heel hurts in the mornings. it "
      "has done since june. it eases by lunch. the gp says pf. i roll a bottle under it. i stretch my calves. "
