@@ -190,9 +190,18 @@ def _words(span: "Span") -> List[str]:
     return [token.lower_ for token in span if not token.is_punct and not token.is_space]
 
 
-def _contains(words: Sequence[str], phrase: Tuple[str, ...]) -> bool:
-    n = len(phrase)
-    return any(tuple(words[i:i + n]) == phrase for i in range(len(words) - n + 1))
+def _phrase_spans(words: Sequence[str], phrases: Iterable[Tuple[str, ...]]) -> Iterator[Tuple[int, int]]:
+    """(start, end) of each of the phrases in the words, phrase by phrase: whether any is there needs the
+    first found ("any tips" asks); what a request asks for, the earliest."""
+    for phrase in phrases:
+        n = len(phrase)
+        for i in range(len(words) - n + 1):
+            if tuple(words[i:i + n]) == phrase:
+                yield i, i + n
+
+
+def _has_any(words: Sequence[str], phrases: Iterable[Tuple[str, ...]]) -> bool:
+    return next(_phrase_spans(words, phrases), None) is not None
 
 
 def _opening(words: Sequence[str], settings: ReadingSettings) -> Sequence[str]:
@@ -214,17 +223,7 @@ def is_asking(sentence: "Span", settings: ReadingSettings) -> bool:
     opening = _opening(words, settings)
     if opening[0] in settings.asking_starts and not _tells(opening, settings):
         return True
-    return next(_requests(words, settings), None) is not None
-
-
-def _requests(words: Sequence[str], settings: ReadingSettings) -> Iterator[Tuple[int, int]]:
-    """(start, end) of each request phrase in the words ("any tips", "would appreciate"), phrase by phrase:
-    whether a sentence asks by one needs the first found; what it asks for, the earliest."""
-    for phrase in settings.request_phrases:
-        n = len(phrase)
-        for i in range(len(words) - n + 1):
-            if tuple(words[i:i + n]) == phrase:
-                yield i, i + n
+    return _has_any(words, settings.request_phrases)
 
 
 def _tells(words: Sequence[str], settings: ReadingSettings) -> bool:
@@ -274,7 +273,7 @@ def asks_thinly(asking: Sequence["Span"], settings: ReadingSettings) -> bool:
         # "what should i do about it", "so what would you suggest" ask
         if not words or _opening(words, settings)[0] in settings.question_words:
             return False
-        found = list(_requests(words, settings))
+        found = list(_phrase_spans(words, settings.request_phrases))
         if not found:
             return False
         # what the first request asks for: the words after it ("your thoughts on the matter")
@@ -291,7 +290,7 @@ def _points_back(sentence: "Span", settings: ReadingSettings) -> bool:
     told in the sentence before."""
     words = _words(sentence)
     return (_starts_with(_opening(words, settings), settings.pointing_starts)
-            or any(_contains(words, phrase) for phrase in settings.pointing_phrases))
+            or _has_any(words, settings.pointing_phrases))
 
 
 def _run_on_question(sentence: "Span", settings: ReadingSettings) -> Optional[int]:
